@@ -1,0 +1,295 @@
+//! The span processor: a bounded queue drained by one export thread.
+//!
+//! `on_end` never blocks: it `try_send`s into a bounded queue and counts what does not fit
+//! (`obs_spans_dropped_total`). A dedicated thread batches the queue and exports each batch with a
+//! deadline on obs's own small tokio runtime, so export works whatever runtime the application uses
+//! (`current_thread` included) and an unreachable collector costs a bounded wait on that thread only.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded, unbounded};
+use opentelemetry::Context;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
+
+use crate::catalog;
+
+/// Settings of the queue and the export thread.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueueSettings {
+    pub(crate) queue_size: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) interval: Duration,
+    pub(crate) export_timeout: Duration,
+}
+
+/// Counters of what the processor did, readable by tests and the readiness check.
+#[derive(Debug, Default)]
+pub struct ExportStats {
+    dropped: AtomicU64,
+    exported: AtomicU64,
+    failed_exports: AtomicU64,
+    failed_spans: AtomicU64,
+}
+
+impl ExportStats {
+    /// Spans dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+    /// Spans exported successfully.
+    pub fn exported(&self) -> u64 {
+        self.exported.load(Ordering::Relaxed)
+    }
+    /// Export calls that failed or timed out.
+    pub fn failed_exports(&self) -> u64 {
+        self.failed_exports.load(Ordering::Relaxed)
+    }
+    /// Spans lost in export calls that failed or timed out.
+    pub fn failed_spans(&self) -> u64 {
+        self.failed_spans.load(Ordering::Relaxed)
+    }
+}
+
+enum Control {
+    Flush(Sender<OTelSdkResult>),
+    Shutdown(Duration, Sender<OTelSdkResult>),
+}
+
+/// A [`SpanProcessor`] with a bounded queue and a dedicated export thread.
+pub(crate) struct QueueProcessor {
+    spans: Sender<SpanData>,
+    control: Sender<Control>,
+    stats: Arc<ExportStats>,
+    dropped_metric: metrics::Counter,
+    queue_size: usize,
+    worker: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for QueueProcessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueProcessor")
+            .field("queue_size", &self.queue_size)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QueueProcessor {
+    /// Starts the export thread. `runtime` runs the exporter's futures (its network I/O).
+    pub(crate) fn new<E: SpanExporter + 'static>(
+        exporter: E,
+        runtime: tokio::runtime::Runtime,
+        settings: QueueSettings,
+        stats: Arc<ExportStats>,
+    ) -> std::io::Result<Self> {
+        let (span_tx, span_rx) = bounded(settings.queue_size);
+        let (control_tx, control_rx) = unbounded();
+        let worker = Worker {
+            exporter,
+            runtime,
+            settings,
+            stats: stats.clone(),
+            spans: span_rx,
+            control: control_rx,
+            exported_metric: metrics::counter!(catalog::SPANS_EXPORTED.name),
+            failures_metric: metrics::counter!(catalog::SPAN_EXPORT_FAILURES.name),
+            reported_drops: 0,
+        };
+        let handle = std::thread::Builder::new()
+            .name("obs-span-export".into())
+            .spawn(move || worker.run())?;
+        Ok(Self {
+            spans: span_tx,
+            control: control_tx,
+            stats,
+            dropped_metric: metrics::counter!(catalog::SPANS_DROPPED.name),
+            queue_size: settings.queue_size,
+            worker: std::sync::Mutex::new(Some(handle)),
+        })
+    }
+
+    fn request(
+        &self,
+        make: impl FnOnce(Sender<OTelSdkResult>) -> Control,
+        wait: Duration,
+    ) -> OTelSdkResult {
+        let (tx, rx) = bounded(1);
+        if self.control.send(make(tx)).is_err() {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        match rx.recv_timeout(wait) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(wait)),
+            Err(RecvTimeoutError::Disconnected) => Err(OTelSdkError::AlreadyShutdown),
+        }
+    }
+}
+
+impl SpanProcessor for QueueProcessor {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        match self.spans.try_send(span) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                self.dropped_metric.increment(1);
+            }
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.request(Control::Flush, Duration::from_secs(30))
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let result = self.request(|tx| Control::Shutdown(timeout, tx), timeout);
+        if result.is_ok()
+            && let Some(handle) = self
+                .worker
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+        {
+            let _ = handle.join();
+        }
+        result
+    }
+}
+
+struct Worker<E> {
+    exporter: E,
+    runtime: tokio::runtime::Runtime,
+    settings: QueueSettings,
+    stats: Arc<ExportStats>,
+    spans: Receiver<SpanData>,
+    control: Receiver<Control>,
+    exported_metric: metrics::Counter,
+    failures_metric: metrics::Counter,
+    reported_drops: u64,
+}
+
+impl<E: SpanExporter> Worker<E> {
+    fn run(mut self) {
+        // The exporter's own I/O must not produce telemetry that is exported again.
+        let _suppressed = Context::enter_telemetry_suppressed_scope();
+        let mut batch = Vec::with_capacity(self.settings.batch_size);
+        let mut next_export = Instant::now() + self.settings.interval;
+        loop {
+            let timeout = next_export.saturating_duration_since(Instant::now());
+            crossbeam_channel::select! {
+                recv(self.spans) -> span => {
+                    if let Ok(span) = span {
+                        batch.push(span);
+                    }
+                    if batch.len() >= self.settings.batch_size {
+                        let _ = self.export(&mut batch, self.settings.export_timeout);
+                    }
+                }
+                recv(self.control) -> msg => match msg {
+                    Ok(Control::Flush(reply)) => {
+                        let deadline = Instant::now() + Duration::from_secs(30);
+                        let result = self.drain(&mut batch, deadline);
+                        let _ = reply.send(result);
+                    }
+                    Ok(Control::Shutdown(timeout, reply)) => {
+                        let deadline = Instant::now() + timeout;
+                        let mut result = self.drain(&mut batch, deadline);
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if let Err(e) = self.exporter.shutdown_with_timeout(left) {
+                            result = result.and(Err(e));
+                        }
+                        let _ = reply.send(result);
+                        break;
+                    }
+                    Err(_) => break,
+                },
+                default(timeout) => {
+                    let _ = self.export(&mut batch, self.settings.export_timeout);
+                    self.report_drops();
+                    next_export = Instant::now() + self.settings.interval;
+                }
+            }
+        }
+        self.runtime.shutdown_background();
+    }
+
+    /// Exports everything queued so far, within `deadline`.
+    fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> OTelSdkResult {
+        let mut result = Ok(());
+        loop {
+            while batch.len() < self.settings.batch_size {
+                match self.spans.try_recv() {
+                    Ok(span) => batch.push(span),
+                    Err(_) => break,
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                let lost = batch.len() as u64 + self.spans.len() as u64;
+                batch.clear();
+                while self.spans.try_recv().is_ok() {}
+                self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+                return Err(OTelSdkError::Timeout(Duration::ZERO));
+            }
+            if let Err(e) = self.export(batch, left.min(self.settings.export_timeout)) {
+                result = Err(e);
+            }
+        }
+        self.report_drops();
+        result
+    }
+
+    fn export(&mut self, batch: &mut Vec<SpanData>, timeout: Duration) -> OTelSdkResult {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let spans = std::mem::replace(batch, Vec::with_capacity(self.settings.batch_size));
+        let count = spans.len() as u64;
+        let future = self.exporter.export(spans);
+        let result = self
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, future).await })
+            .unwrap_or(Err(OTelSdkError::Timeout(timeout)));
+        match &result {
+            Ok(()) => {
+                self.stats.exported.fetch_add(count, Ordering::Relaxed);
+                self.exported_metric.increment(count);
+            }
+            Err(error) => {
+                self.stats.failed_spans.fetch_add(count, Ordering::Relaxed);
+                let first = self.stats.failed_exports.fetch_add(1, Ordering::Relaxed) == 0;
+                self.failures_metric.increment(1);
+                if first {
+                    tracing::warn!(target: "obs_core::export", %error, spans = count, "span export failed; later failures are counted in obs_span_export_failures_total");
+                }
+            }
+        }
+        result
+    }
+
+    /// Logs, from this thread and at most once per interval, how many spans the queue dropped.
+    fn report_drops(&mut self) {
+        let dropped = self.stats.dropped();
+        if dropped > self.reported_drops {
+            tracing::warn!(
+                target: "obs_core::export",
+                dropped = dropped - self.reported_drops,
+                total = dropped,
+                "span export queue full: spans dropped"
+            );
+            self.reported_drops = dropped;
+        }
+    }
+}

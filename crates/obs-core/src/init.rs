@@ -1,0 +1,382 @@
+//! `init`: installs logging, tracing, metrics and propagation for the whole process.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use metrics::KeyName;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry::KeyValue;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+use crate::catalog::{self, MetricDef, MetricKind};
+use crate::config::{ObsConfig, Protocol, SamplerConfig};
+use crate::export::{ExportStats, QueueProcessor, QueueSettings};
+use crate::logging::{LogWriter, ObsFormat, validate_filter};
+use crate::metrics::catalog_limits;
+use crate::propagation::W3CPropagator;
+
+static INITIALIZED: AtomicBool = AtomicBool::new(false);
+static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+static EXPORT_STATS: OnceLock<Arc<ExportStats>> = OnceLock::new();
+
+/// Why `init` could not install obs. Nothing is half-installed only when the error comes before any
+/// global was set (configuration, catalog and exporter errors).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// `init` was already called in this process.
+    #[error("obs_core::init was already called in this process; keep the first ObsGuard instead")]
+    AlreadyInitialized,
+    /// A configuration value is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A metric catalog entry is invalid.
+    #[error("invalid metric catalog: {0}")]
+    Catalog(#[from] catalog::CatalogError),
+    /// The OTLP exporter could not be built.
+    #[error("cannot build the OTLP span exporter for {endpoint}: {reason}")]
+    Exporter {
+        /// The configured endpoint.
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Another metrics recorder is already installed.
+    #[error(
+        "a global metrics recorder is already installed; remove the other installation or let obs install it"
+    )]
+    RecorderAlreadySet,
+    /// Another tracing subscriber is already installed.
+    #[error(
+        "a global tracing subscriber is already installed; remove the other installation or let obs install it"
+    )]
+    SubscriberAlreadySet,
+    /// A thread or runtime obs needs could not be started.
+    #[error("cannot start obs's export thread: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What `shutdown` could not finish.
+#[derive(Debug, thiserror::Error)]
+#[error("obs shutdown did not complete: {0}")]
+pub struct ShutdownError(String);
+
+/// Keeps obs running. `shutdown` (or drop) flushes pending spans within the configured timeout.
+#[must_use = "dropping the guard shuts tracing down at once"]
+pub struct ObsGuard {
+    provider: Option<SdkTracerProvider>,
+    shutdown_timeout: Duration,
+    prometheus: PrometheusHandle,
+    stats: Arc<ExportStats>,
+    _upkeep: crossbeam_channel::Sender<()>,
+    done: AtomicBool,
+}
+
+impl std::fmt::Debug for ObsGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObsGuard")
+            .field("exporting", &self.provider.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ObsGuard {
+    /// The Prometheus handle, to render `/metrics`.
+    pub fn prometheus(&self) -> &PrometheusHandle {
+        &self.prometheus
+    }
+
+    /// What the span processor did so far.
+    pub fn export_stats(&self) -> &ExportStats {
+        &self.stats
+    }
+
+    /// Exports every span ended so far; waits at most 30 s.
+    ///
+    /// # Errors
+    /// When the export fails or times out.
+    pub fn force_flush(&self) -> Result<(), ShutdownError> {
+        match &self.provider {
+            Some(p) => p.force_flush().map_err(|e| ShutdownError(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes pending spans and stops the exporter, within the configured shutdown timeout.
+    /// Later calls do nothing.
+    ///
+    /// # Errors
+    /// When pending spans could not be exported in time; they are lost and counted.
+    pub fn shutdown(&self) -> Result<(), ShutdownError> {
+        if self.done.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        match &self.provider {
+            Some(p) => p
+                .shutdown_with_timeout(self.shutdown_timeout)
+                .map_err(|e| ShutdownError(e.to_string())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ObsGuard {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// The Prometheus handle installed by `init`, if any.
+pub fn prometheus_handle() -> Option<&'static PrometheusHandle> {
+    PROMETHEUS.get()
+}
+
+/// The span processor's counters, once `init` installed an exporter.
+pub fn export_stats() -> Option<&'static ExportStats> {
+    EXPORT_STATS.get().map(|s| &**s)
+}
+
+/// Installs, for the whole process: the tracing subscriber (text or JSON logs that carry trace and
+/// span ids), the OpenTelemetry tracer provider bridged to `tracing` (exporting by OTLP when an
+/// endpoint is set), the Prometheus recorder with every catalog metric described, and the W3C
+/// propagator.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let guard = obs_core::init(obs_core::ObsConfig::from_env()?)?;
+/// tracing::info!("service started");
+/// guard.shutdown()?;
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`InitError`] when called twice, when another recorder or subscriber is installed, or when the
+/// catalog or the exporter settings are invalid.
+pub fn init(config: ObsConfig) -> Result<ObsGuard, InitError> {
+    if INITIALIZED.swap(true, Ordering::SeqCst) {
+        return Err(InitError::AlreadyInitialized);
+    }
+    let result = install(config);
+    if result.is_err() {
+        INITIALIZED.store(false, Ordering::SeqCst);
+    }
+    result
+}
+
+fn install(config: ObsConfig) -> Result<ObsGuard, InitError> {
+    // Validate everything before touching any global.
+    let log_filter = validate_filter(&config.log_filter)?;
+    let mut defs: Vec<MetricDef> = catalog::CATALOG.to_vec();
+    for c in &config.catalogs {
+        defs.extend_from_slice(c);
+    }
+    catalog::validate(&defs)?;
+    let exporter = build_exporter(&config)?;
+
+    // Metrics first: the span processor resolves its self-metric handles against this recorder.
+    let prometheus = install_recorder(&defs)?;
+    catalog_limits::set(catalog_limits::Limits {
+        per_metric: config.series_limits.clone(),
+        default: config.default_series_limit,
+    });
+    crate::redact::set_extra_sensitive_params(config.extra_sensitive_query_params.clone());
+    let _ = PROMETHEUS.set(prometheus.clone());
+    let upkeep = spawn_upkeep(prometheus.clone())?;
+
+    let stats = Arc::new(ExportStats::default());
+    let _ = EXPORT_STATS.set(stats.clone());
+    let provider = if config.sdk_disabled {
+        None
+    } else {
+        let mut builder = SdkTracerProvider::builder()
+            .with_sampler(sampler(config.sampler))
+            .with_resource(resource(&config));
+        if let Some((exporter, runtime)) = exporter {
+            let settings = QueueSettings {
+                queue_size: config.span_queue_size,
+                batch_size: config.export_batch_size.min(config.span_queue_size),
+                interval: config.export_interval,
+                export_timeout: config.export_timeout,
+            };
+            builder = builder.with_span_processor(QueueProcessor::new(
+                exporter,
+                runtime,
+                settings,
+                stats.clone(),
+            )?);
+        }
+        Some(builder.build())
+    };
+
+    // Logs: RUST_LOG filters the log output only; spans meant for export are filtered separately.
+    let writer = config.log_writer.clone().unwrap_or_else(LogWriter::stdout);
+    let fmt_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .event_format(ObsFormat::new(config.log_format))
+        .with_writer(writer)
+        .with_filter(log_filter);
+    let otel_layer = provider.as_ref().map(|p| {
+        let tracer = p.tracer("obs");
+        crate::trace::set_tracer(tracer.clone());
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(span_filter())
+    });
+    let subscriber = tracing_subscriber::registry()
+        .with(fmt_layer)
+        .with(otel_layer);
+    tracing::subscriber::set_global_default(subscriber)
+        .map_err(|_| InitError::SubscriberAlreadySet)?;
+
+    opentelemetry::global::set_text_map_propagator(W3CPropagator::new());
+    if let Some(p) = &provider {
+        opentelemetry::global::set_tracer_provider(p.clone());
+    }
+    Ok(ObsGuard {
+        provider,
+        shutdown_timeout: config.shutdown_timeout,
+        prometheus,
+        stats,
+        _upkeep: upkeep,
+        done: AtomicBool::new(false),
+    })
+}
+
+/// Which `tracing` spans become OpenTelemetry spans: everything from the application, nothing
+/// from the crates that carry the export itself (their spans would loop back into the exporter).
+fn span_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("h2", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::OFF)
+        .with_target("hyper_util", LevelFilter::OFF)
+        .with_target("tonic", LevelFilter::OFF)
+        .with_target("tower", LevelFilter::OFF)
+        .with_target("opentelemetry", LevelFilter::OFF)
+        .with_target("opentelemetry_sdk", LevelFilter::OFF)
+        .with_target("opentelemetry_otlp", LevelFilter::OFF)
+        .with_target("obs_core::export", LevelFilter::OFF)
+}
+
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}
+
+fn resource(config: &ObsConfig) -> Resource {
+    let attributes = config
+        .resource_attributes
+        .iter()
+        .filter(|(k, _)| k != "service.name")
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .chain([
+            KeyValue::new("telemetry.sdk.name", "opentelemetry"),
+            KeyValue::new("telemetry.sdk.language", "rust"),
+            KeyValue::new("telemetry.distro.name", "obs"),
+            KeyValue::new("telemetry.distro.version", env!("CARGO_PKG_VERSION")),
+        ]);
+    Resource::builder_empty()
+        .with_service_name(config.service_name.clone())
+        .with_attributes(attributes)
+        .build()
+}
+
+type Exporter = (opentelemetry_otlp::SpanExporter, tokio::runtime::Runtime);
+
+/// Builds the OTLP exporter and the small runtime its I/O runs on, when an endpoint is set.
+fn build_exporter(config: &ObsConfig) -> Result<Option<Exporter>, InitError> {
+    let Some(endpoint) = config.endpoint.clone().filter(|_| !config.sdk_disabled) else {
+        return Ok(None);
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("obs-export-io")
+        .enable_all()
+        .build()?;
+    let err = |reason: String| InitError::Exporter {
+        endpoint: endpoint.clone(),
+        reason,
+    };
+    let built = {
+        // The gRPC channel spawns its connection task on the runtime in context.
+        let _enter = runtime.enter();
+        let builder = opentelemetry_otlp::SpanExporter::builder();
+        match config.protocol {
+            Protocol::Grpc => builder
+                .with_tonic()
+                .with_endpoint(endpoint.clone())
+                .with_timeout(config.export_timeout)
+                .build(),
+            Protocol::HttpProtobuf => builder
+                .with_http()
+                .with_endpoint(format!("{endpoint}/v1/traces"))
+                .with_timeout(config.export_timeout)
+                .build(),
+        }
+    };
+    let mut exporter = built.map_err(|e| err(e.to_string()))?;
+    opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource(config));
+    Ok(Some((exporter, runtime)))
+}
+
+fn install_recorder(defs: &[MetricDef]) -> Result<PrometheusHandle, InitError> {
+    let bucket_err = |e: metrics_exporter_prometheus::BuildError| {
+        InitError::Catalog(catalog::CatalogError {
+            metric: String::new(),
+            problem: e.to_string(),
+        })
+    };
+    // Every histogram gets buckets, so none is ever rendered as a summary.
+    let mut builder = PrometheusBuilder::new()
+        .set_buckets(catalog::LATENCY_MS_BUCKETS)
+        .map_err(bucket_err)?;
+    for def in defs.iter().filter(|d| d.kind == MetricKind::Histogram) {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(def.name.to_owned()), def.buckets)
+            .map_err(bucket_err)?;
+    }
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderAlreadySet)?;
+    for def in defs {
+        let name = KeyName::from_const_str(def.name);
+        let unit = Some(def.unit);
+        metrics::with_recorder(|r| match def.kind {
+            MetricKind::Counter => r.describe_counter(name, unit, def.help.into()),
+            MetricKind::Gauge => r.describe_gauge(name, unit, def.help.into()),
+            MetricKind::Histogram => r.describe_histogram(name, unit, def.help.into()),
+        });
+    }
+    Ok(handle)
+}
+
+/// Drains histogram buffers every 5 s so memory stays flat between scrapes. The thread ends when
+/// the guard (and so the sender) is dropped.
+fn spawn_upkeep(handle: PrometheusHandle) -> std::io::Result<crossbeam_channel::Sender<()>> {
+    let (tx, rx) = crossbeam_channel::bounded::<()>(0);
+    std::thread::Builder::new()
+        .name("obs-metrics-upkeep".into())
+        .spawn(move || {
+            while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(Duration::from_secs(5))
+            {
+                handle.run_upkeep();
+            }
+        })?;
+    Ok(tx)
+}

@@ -1,0 +1,109 @@
+//! W3C context propagation: `traceparent`, `tracestate` and `baggage`.
+//!
+//! [`W3CPropagator`] implements both W3C specifications with small exact parsers; `init` installs it as
+//! the global OpenTelemetry propagator. [`extract`] and [`inject`] use the global propagator with an
+//! [`http::HeaderMap`]; [`spawn`] and [`InCurrentTrace`] keep spawned work inside the current trace.
+//!
+//! Bad input never fails a request: a malformed `traceparent` (or a repeated one) yields no remote
+//! parent, an invalid or oversized `tracestate` is dropped while the `traceparent` stays, and baggage is
+//! trimmed to the W3C limits by whole members.
+//!
+//! ```
+//! use http::HeaderMap;
+//! use obs_core::propagation::{W3CPropagator, HeaderExtractor};
+//! use opentelemetry::propagation::TextMapPropagator;
+//! use opentelemetry::trace::TraceContextExt;
+//!
+//! let mut headers = HeaderMap::new();
+//! headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+//! let cx = W3CPropagator::new().extract(&HeaderExtractor(&headers));
+//! assert_eq!(cx.span().span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+//! ```
+
+pub mod baggage;
+mod headers;
+mod task;
+pub mod traceparent;
+pub mod tracestate;
+
+use opentelemetry::Context;
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::propagation::text_map_propagator::FieldIter;
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TraceState};
+
+pub use headers::{HeaderExtractor, HeaderInjector, extract, inject, inject_current};
+pub use task::{InCurrentTrace, TraceFuture, spawn};
+
+/// The `traceparent` header name.
+pub const TRACEPARENT: &str = "traceparent";
+/// The `tracestate` header name.
+pub const TRACESTATE: &str = "tracestate";
+/// The `baggage` header name.
+pub const BAGGAGE: &str = "baggage";
+
+static FIELDS: std::sync::LazyLock<[String; 3]> =
+    std::sync::LazyLock::new(|| [TRACEPARENT.into(), TRACESTATE.into(), BAGGAGE.into()]);
+
+/// W3C Trace Context and W3C Baggage in one propagator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct W3CPropagator {
+    _private: (),
+}
+
+impl W3CPropagator {
+    /// The propagator.
+    pub const fn new() -> Self {
+        Self { _private: () }
+    }
+}
+
+impl TextMapPropagator for W3CPropagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        let span_cx = span.span_context();
+        if span_cx.is_valid() {
+            injector.set(TRACEPARENT, traceparent::format(span_cx));
+            let state = span_cx.trace_state().header();
+            if !state.is_empty() {
+                injector.set(TRACESTATE, state);
+            }
+        }
+        let bag = cx.baggage();
+        if !bag.is_empty() {
+            let header = baggage::format(bag);
+            if !header.is_empty() {
+                injector.set(BAGGAGE, header);
+            }
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let mut cx = cx.clone();
+        // A repeated traceparent is invalid (W3C Trace Context 3.2): no parent is taken from it.
+        let parents = extractor.get_all(TRACEPARENT).unwrap_or_default();
+        if let [value] = parents.as_slice()
+            && let Some(parsed) = traceparent::parse(value)
+        {
+            let state = extractor
+                .get_all(TRACESTATE)
+                .and_then(tracestate::parse)
+                .unwrap_or(TraceState::NONE);
+            cx = cx.with_remote_span_context(traceparent::remote_context(parsed, state));
+        }
+        if let Some(values) = extractor.get_all(BAGGAGE) {
+            let bag = baggage::parse(values);
+            if !bag.is_empty() {
+                cx = cx.with_baggage(bag);
+            }
+        }
+        cx
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(FIELDS.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests;

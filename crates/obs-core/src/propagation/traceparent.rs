@@ -1,0 +1,150 @@
+//! The `traceparent` header (W3C Trace Context, section 3.2).
+
+use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+/// The flags obs keeps from an incoming header: `sampled` and Level 2's `random`. Other bits are
+/// unknown to version 00 and are not propagated.
+const KNOWN_FLAGS: u8 = 0b11;
+
+/// The length of a version-00 `traceparent`: `vv-<32 hex>-<16 hex>-ff`.
+const LEN_V00: usize = 55;
+
+/// Parses one `traceparent` value.
+///
+/// Returns `None` when the value is invalid by the spec: wrong length or delimiters, uppercase or
+/// non-hex digits, version `ff`, an all-zero trace id or parent id, or a future version whose extra
+/// data does not start with `-`. A future version is parsed by the version-00 rules.
+pub fn parse(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
+    let v = value.trim_matches(|c| c == ' ' || c == '\t').as_bytes();
+    if v.len() < LEN_V00 {
+        return None;
+    }
+    let version = hex_u8(&v[0..2])?;
+    if version == 0xff {
+        return None;
+    }
+    if version == 0 && v.len() != LEN_V00 {
+        return None;
+    }
+    if v.len() > LEN_V00 && v[LEN_V00] != b'-' {
+        return None;
+    }
+    if v[2] != b'-' || v[35] != b'-' || v[52] != b'-' {
+        return None;
+    }
+    let trace_id = hex_u128(&v[3..35])?;
+    let span_id = hex_u64(&v[36..52])?;
+    let flags = hex_u8(&v[53..55])?;
+    if trace_id == 0 || span_id == 0 {
+        return None;
+    }
+    Some((
+        TraceId::from(trace_id),
+        SpanId::from(span_id),
+        TraceFlags::new(flags & KNOWN_FLAGS),
+    ))
+}
+
+/// Formats a span context as a version-00 `traceparent` value.
+pub fn format(cx: &SpanContext) -> String {
+    format!(
+        "00-{}-{}-{:02x}",
+        cx.trace_id(),
+        cx.span_id(),
+        cx.trace_flags().to_u8() & KNOWN_FLAGS
+    )
+}
+
+/// Builds the remote span context of a parsed header.
+pub(crate) fn remote_context(
+    (trace_id, span_id, flags): (TraceId, SpanId, TraceFlags),
+    state: TraceState,
+) -> SpanContext {
+    SpanContext::new(trace_id, span_id, flags, true, state)
+}
+
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+fn hex_u8(s: &[u8]) -> Option<u8> {
+    Some(hex_digit(s[0])? << 4 | hex_digit(s[1])?)
+}
+
+fn hex_u64(s: &[u8]) -> Option<u64> {
+    s.iter()
+        .try_fold(0u64, |acc, &b| Some(acc << 4 | u64::from(hex_digit(b)?)))
+}
+
+fn hex_u128(s: &[u8]) -> Option<u128> {
+    s.iter()
+        .try_fold(0u128, |acc, &b| Some(acc << 4 | u128::from(hex_digit(b)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SPAN: &str = "00f067aa0ba902b7";
+
+    #[test]
+    fn valid_values() {
+        let cases = [
+            (format!("00-{TRACE}-{SPAN}-01"), 1),
+            (format!("00-{TRACE}-{SPAN}-00"), 0),
+            (format!("00-{TRACE}-{SPAN}-09"), 1),
+            (format!("01-{TRACE}-{SPAN}-01"), 1),
+            (
+                format!("cc-{TRACE}-{SPAN}-01-what-the-future-will-be-like"),
+                1,
+            ),
+            (format!("cc-{TRACE}-{SPAN}-03"), 3),
+            (format!(" 00-{TRACE}-{SPAN}-01\t"), 1),
+        ];
+        for (value, flags) in cases {
+            let (t, s, f) = parse(&value).unwrap_or_else(|| panic!("{value}"));
+            assert_eq!(t.to_string(), TRACE);
+            assert_eq!(s.to_string(), SPAN);
+            assert_eq!(f.to_u8(), flags, "{value}");
+        }
+    }
+
+    #[test]
+    fn invalid_values() {
+        let cases = [
+            String::new(),
+            "00".into(),
+            format!("ff-{TRACE}-{SPAN}-01"),
+            format!("00-{TRACE}-{SPAN}-01-extra"),
+            format!("cc-{TRACE}-{SPAN}-01.extra"),
+            format!("00-{}-{SPAN}-01", TRACE.to_uppercase()),
+            format!("00-{TRACE}-{}-01", SPAN.to_uppercase()),
+            format!("0A-{TRACE}-{SPAN}-01"),
+            format!("00-{TRACE}-{SPAN}-0A"),
+            format!("00-{}-{SPAN}-01", "0".repeat(32)),
+            format!("00-{TRACE}-{}-01", "0".repeat(16)),
+            format!("00_{TRACE}-{SPAN}-01"),
+            format!("00-{TRACE}_{SPAN}-01"),
+            format!("00-{TRACE}-{SPAN}_01"),
+            format!("00-{}z-{SPAN}-01", &TRACE[..31]),
+            format!("00-{TRACE}-{SPAN}-1"),
+            format!("0-{TRACE}-{SPAN}-01"),
+            format!("00-{TRACE}-{SPAN}-01-"),
+        ];
+        for value in cases {
+            assert!(parse(&value).is_none(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn format_round_trips() {
+        let value = format!("00-{TRACE}-{SPAN}-01");
+        let cx = remote_context(parse(&value).unwrap(), TraceState::NONE);
+        assert_eq!(format(&cx), value);
+    }
+}

@@ -1,0 +1,69 @@
+//! Access to obs's tracer and to the current trace: the active context, its ids, the correlation id.
+
+use std::sync::{Arc, OnceLock};
+
+use opentelemetry::Context;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
+use opentelemetry_sdk::trace::SdkTracer;
+
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
+
+pub(crate) fn set_tracer(tracer: SdkTracer) {
+    let _ = TRACER.set(tracer);
+}
+
+/// The tracer `init` installed, for crates that open OpenTelemetry spans directly on hot paths.
+/// `None` before `init`, or when the SDK is disabled.
+pub fn tracer() -> Option<&'static SdkTracer> {
+    TRACER.get()
+}
+
+/// The current OpenTelemetry context. Entering a `tracing` span activates its context, so this is
+/// the innermost of the current `tracing` span and any OpenTelemetry span attached inside it.
+pub fn current_context() -> Context {
+    Context::current()
+}
+
+/// The trace id and span id of the current span, if there is a valid one.
+pub fn current_ids() -> Option<(TraceId, SpanId)> {
+    Context::map_current(|cx| {
+        let span = cx.span();
+        let sc = span.span_context();
+        sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
+    })
+}
+
+/// A correlation id carried in the OpenTelemetry context; log lines inside it carry
+/// `correlation_id`.
+///
+/// ```
+/// use obs_core::trace::CorrelationId;
+///
+/// let cx = CorrelationId::new("req-42").attach_to(&opentelemetry::Context::current());
+/// let _guard = cx.attach();
+/// assert_eq!(CorrelationId::current().unwrap().as_str(), "req-42");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorrelationId(Arc<str>);
+
+impl CorrelationId {
+    /// A correlation id.
+    pub fn new(id: impl Into<Arc<str>>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A copy of `cx` that carries this id.
+    pub fn attach_to(self, cx: &Context) -> Context {
+        cx.with_value(self)
+    }
+
+    /// The id of the current context, if any.
+    pub fn current() -> Option<Self> {
+        Context::map_current(|cx| cx.get::<Self>().cloned())
+    }
+}

@@ -1,0 +1,17 @@
+//! Test helpers that capture what obs emits, for obs's own tests and for users' tests:
+//!
+//! - [`OtlpReceiver`]: an in-process OTLP trace receiver (gRPC and HTTP/protobuf) on 127.0.0.1;
+//! - [`MetricsSnapshot`]: the Prometheus exposition parsed into samples;
+//! - [`LogCapture`]: the log lines, in memory;
+//! - [`isolated`]: run a test that calls `obs_core::init` in a process of its own.
+#![deny(missing_docs)]
+
+mod isolate;
+mod logs;
+mod metrics;
+mod otlp;
+
+pub use isolate::isolated;
+pub use logs::LogCapture;
+pub use metrics::{MetricsSnapshot, Sample};
+pub use otlp::{OtlpReceiver, ReceivedSpan};

@@ -1,0 +1,40 @@
+//! Project automation. `cargo xtask test` is the one test command (README, `.ci/run` and the GitHub
+//! workflow all call it); `cargo xtask codegen` regenerates the files derived from the catalog.
+
+mod codegen;
+mod provision;
+mod test;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("test") => test::run(&args[1..]),
+        Some("codegen") => codegen::run(codegen::Mode::Write),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 test      fmt check, clippy -D warnings, generated files up to date, every test\n  \
+                 codegen   regenerate docs/metrics.md from the metric catalog"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask's parent directory).
+pub(crate) fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
