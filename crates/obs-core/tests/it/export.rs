@@ -279,3 +279,65 @@ fn propagation_round_trip_across_a_hop() {
         assert!(headers["traceparent"].to_str().unwrap().ends_with("-01"));
     });
 }
+
+#[test]
+fn sampler_always_off_exports_nothing_but_keeps_ids() {
+    isolated(
+        "export::sampler_always_off_exports_nothing_but_keeps_ids",
+        || {
+            let receiver = OtlpReceiver::start().unwrap();
+            let guard = init(Some(receiver.grpc_endpoint()), |b| {
+                b.sampler(obs_core::SamplerConfig::AlwaysOff)
+            });
+            let ids = tracing::info_span!("unsampled").in_scope(obs_core::trace::current_ids);
+            assert!(
+                ids.is_some(),
+                "unsampled spans still have ids for log correlation"
+            );
+            guard.force_flush().unwrap();
+            assert!(receiver.spans().is_empty());
+            assert_eq!(guard.export_stats().exported(), 0);
+        },
+    );
+}
+
+#[test]
+fn sdk_disabled_records_no_spans_but_metrics_and_logs_work() {
+    isolated(
+        "export::sdk_disabled_records_no_spans_but_metrics_and_logs_work",
+        || {
+            let receiver = OtlpReceiver::start().unwrap();
+            let guard = init(Some(receiver.grpc_endpoint()), |b| b.sdk_disabled(true));
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let out = rt.block_on(obs_core::instrument(
+                obs_core::Operation::new("disabled.op"),
+                async { Ok::<_, std::io::Error>(1) },
+            ));
+            assert_eq!(out.unwrap(), 1);
+            tracing::info_span!("not.recorded").in_scope(|| {});
+            guard.force_flush().unwrap();
+            assert!(obs_core::trace::tracer().is_none());
+            assert!(receiver.spans().is_empty());
+            let snap = obs_testkit::MetricsSnapshot::current();
+            assert_eq!(
+                snap.value(
+                    "obs_operations_total",
+                    &[("operation", "disabled.op"), ("outcome", "success")]
+                ),
+                Some(1.0)
+            );
+        },
+    );
+}
+
+#[test]
+fn configured_query_params_are_redacted() {
+    isolated("export::configured_query_params_are_redacted", || {
+        assert_eq!(obs_core::redact::query("otp=123"), "otp=123");
+        let _guard = init(None, |b| b.sensitive_query_param("OTP"));
+        assert_eq!(obs_core::redact::query("otp=123&a=1"), "otp=[REDACTED]&a=1");
+    });
+}
