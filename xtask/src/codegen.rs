@@ -13,7 +13,10 @@ pub(crate) enum Mode {
 
 /// Every crate's catalog, in workspace order.
 fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
-    vec![("obs-core", obs_core::catalog::CATALOG)]
+    vec![
+        ("obs-core", obs_core::catalog::CATALOG),
+        ("obs-http", obs_http::catalog::CATALOG),
+    ]
 }
 
 pub(crate) fn run(mode: Mode) -> Result<(), String> {

@@ -1,0 +1,4 @@
+//! obs-http: HTTP instrumentation for axum servers and HTTP clients.
+#![deny(missing_docs)]
+
+pub mod catalog;
