@@ -47,7 +47,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         step("cargo clippy -D warnings", clippy)?;
 
         let mut doc = cargo();
-        doc.args(["doc", "--workspace", "--no-deps"]).env(
+        doc.args(["doc", "--workspace", "--no-deps", "--all-features"]).env(
             "RUSTDOCFLAGS",
             "-D warnings -D rustdoc::broken_intra_doc_links",
         );
@@ -69,11 +69,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         step("cargo nextest run", nextest)?;
     } else {
         let mut test = cargo();
-        test.args(["test", "--workspace", "--lib", "--bins", "--tests"])
+        test.args(["test", "--workspace", "--all-features", "--lib", "--bins", "--tests"])
             .env("OBS_REQUIRE_TOOLS", "1");
         step("cargo test", test)?;
     }
     let mut doctest = cargo();
-    doctest.args(["test", "--workspace", "--doc"]);
+    doctest.args(["test", "--workspace", "--all-features", "--doc"]);
     step("cargo test --doc", doctest)
 }
