@@ -40,6 +40,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--all-features",
             "--",
             "-D",
             "warnings",
@@ -47,10 +48,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         step("cargo clippy -D warnings", clippy)?;
 
         let mut doc = cargo();
-        doc.args(["doc", "--workspace", "--no-deps", "--all-features"]).env(
-            "RUSTDOCFLAGS",
-            "-D warnings -D rustdoc::broken_intra_doc_links",
-        );
+        doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
+            .env(
+                "RUSTDOCFLAGS",
+                "-D warnings -D rustdoc::broken_intra_doc_links",
+            );
         step("cargo doc -D warnings", doc)?;
     }
 
@@ -64,13 +66,26 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if crate::provision::has("cargo-nextest", &["nextest", "--version"]) {
         let mut nextest = cargo();
         nextest
-            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args([
+                "nextest",
+                "run",
+                "--workspace",
+                "--all-features",
+                "--no-fail-fast",
+            ])
             .env("OBS_REQUIRE_TOOLS", "1");
         step("cargo nextest run", nextest)?;
     } else {
         let mut test = cargo();
-        test.args(["test", "--workspace", "--all-features", "--lib", "--bins", "--tests"])
-            .env("OBS_REQUIRE_TOOLS", "1");
+        test.args([
+            "test",
+            "--workspace",
+            "--all-features",
+            "--lib",
+            "--bins",
+            "--tests",
+        ])
+        .env("OBS_REQUIRE_TOOLS", "1");
         step("cargo test", test)?;
     }
     let mut doctest = cargo();
