@@ -196,7 +196,7 @@ fn install(config: ObsConfig) -> Result<ObsGuard, InitError> {
         None
     } else {
         let mut builder = SdkTracerProvider::builder()
-            .with_sampler(sampler(config.sampler))
+            .with_sampler(crate::sampler::ObsSampler::new(sampler(config.sampler)))
             .with_resource(resource(&config));
         if let Some((exporter, runtime)) = exporter {
             let settings = QueueSettings {

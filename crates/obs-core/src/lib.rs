@@ -31,6 +31,7 @@ pub mod metrics;
 pub mod op;
 pub mod propagation;
 pub mod redact;
+pub mod sampler;
 pub mod trace;
 
 pub use config::{ConfigError, LogFormat, ObsConfig, ObsConfigBuilder, Protocol, SamplerConfig};

@@ -1,0 +1,124 @@
+//! The head sampler `init` installs: the configured sampler, plus a per-request override.
+//!
+//! A layer that knows more than the configured sampler (the HTTP layer knows the user's role, say)
+//! puts a [`SamplingOverride`] in the parent context of the span it opens; the override's ratio then
+//! decides, by trace id, instead of the configured sampler.
+//!
+//! ```
+//! use obs_core::sampler::SamplingOverride;
+//!
+//! let parent = SamplingOverride::ratio(1.0).attach_to(&opentelemetry::Context::new());
+//! assert_eq!(parent.get::<SamplingOverride>().map(|o| o.value()), Some(1.0));
+//! ```
+
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
+
+/// A sampling ratio that overrides the configured sampler for spans opened under it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplingOverride(f64);
+
+impl SamplingOverride {
+    /// Samples `ratio` of traces (clamped to `0.0..=1.0`).
+    pub fn ratio(ratio: f64) -> Self {
+        Self(if ratio.is_nan() {
+            0.0
+        } else {
+            ratio.clamp(0.0, 1.0)
+        })
+    }
+
+    /// The ratio.
+    pub fn value(self) -> f64 {
+        self.0
+    }
+
+    /// A copy of `cx` that carries this override.
+    pub fn attach_to(self, cx: &Context) -> Context {
+        cx.with_value(self)
+    }
+}
+
+/// The configured sampler, overridden by a [`SamplingOverride`] in the parent context.
+#[derive(Clone, Debug)]
+pub(crate) struct ObsSampler {
+    inner: Sampler,
+}
+
+impl ObsSampler {
+    pub(crate) fn new(inner: Sampler) -> Self {
+        Self { inner }
+    }
+}
+
+impl ShouldSample for ObsSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let Some(ratio) = parent_context.and_then(|cx| cx.get::<SamplingOverride>()) else {
+            return self.inner.should_sample(
+                parent_context,
+                trace_id,
+                name,
+                span_kind,
+                attributes,
+                links,
+            );
+        };
+        let decision = match Sampler::TraceIdRatioBased(ratio.0)
+            .should_sample(None, trace_id, name, span_kind, attributes, links)
+            .decision
+        {
+            SamplingDecision::RecordAndSample => SamplingDecision::RecordAndSample,
+            _ => SamplingDecision::Drop,
+        };
+        let trace_state = parent_context
+            .map(|cx| cx.span().span_context().trace_state().clone())
+            .unwrap_or_default();
+        SamplingResult {
+            decision,
+            attributes: Vec::new(),
+            trace_state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide(sampler: &ObsSampler, parent: &Context) -> SamplingDecision {
+        sampler
+            .should_sample(
+                Some(parent),
+                TraceId::from(12345u128),
+                "s",
+                &SpanKind::Server,
+                &[],
+                &[],
+            )
+            .decision
+    }
+
+    #[test]
+    fn override_wins_over_the_configured_sampler() {
+        let off = ObsSampler::new(Sampler::AlwaysOff);
+        let on = ObsSampler::new(Sampler::AlwaysOn);
+        let plain = Context::new();
+        assert_eq!(decide(&off, &plain), SamplingDecision::Drop);
+        assert_eq!(decide(&on, &plain), SamplingDecision::RecordAndSample);
+        let always = SamplingOverride::ratio(1.0).attach_to(&plain);
+        let never = SamplingOverride::ratio(0.0).attach_to(&plain);
+        assert_eq!(decide(&off, &always), SamplingDecision::RecordAndSample);
+        assert_eq!(decide(&on, &never), SamplingDecision::Drop);
+        assert_eq!(SamplingOverride::ratio(7.0).value(), 1.0);
+        assert_eq!(SamplingOverride::ratio(f64::NAN).value(), 0.0);
+    }
+}

@@ -1,0 +1,177 @@
+//! Span attributes of a server request, by the stable OpenTelemetry HTTP conventions.
+
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use http::{HeaderMap, HeaderName, Request, Version, header};
+use opentelemetry::{Array, KeyValue, StringValue, Value};
+
+use super::layer::Config;
+
+/// The span name: `{METHOD} {route}`, or `{METHOD}` alone when no route matched.
+pub(crate) fn span_name(method: &'static str, route: Option<&str>) -> String {
+    let method = if method == "_OTHER" { "HTTP" } else { method };
+    match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `host[:port]` from the Host header (HTTP/1.1) or the URI authority (HTTP/2).
+fn server_address<B>(req: &Request<B>) -> Option<(String, Option<i64>)> {
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| header_str(req.headers(), &header::HOST))?;
+    let parsed: http::uri::Authority = authority.parse().ok()?;
+    Some((parsed.host().to_owned(), parsed.port_u16().map(i64::from)))
+}
+
+/// The client address: forwarded headers when trusted, else the peer of the connection.
+fn client_address<B>(req: &Request<B>, trust_forwarded: bool) -> Option<String> {
+    if trust_forwarded {
+        if let Some(first) = header_str(req.headers(), &HeaderName::from_static("x-forwarded-for"))
+            .and_then(|v| v.split(',').next())
+        {
+            return Some(first.trim().to_owned());
+        }
+        if let Some(forwarded) = header_str(req.headers(), &header::FORWARDED) {
+            let for_value = forwarded
+                .split([';', ','])
+                .filter_map(|p| p.trim().strip_prefix("for="))
+                .next();
+            if let Some(v) = for_value {
+                return Some(v.trim_matches('"').to_owned());
+            }
+        }
+    }
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+fn scheme<B>(req: &Request<B>, trust_forwarded: bool) -> String {
+    if trust_forwarded
+        && let Some(proto) =
+            header_str(req.headers(), &HeaderName::from_static("x-forwarded-proto"))
+    {
+        return proto.trim().to_ascii_lowercase();
+    }
+    req.uri().scheme_str().unwrap_or("http").to_owned()
+}
+
+fn protocol_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "0.9",
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_11 => "1.1",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "_OTHER",
+    }
+}
+
+/// A recorded header, as the conventions say: a string array, redacted when sensitive.
+pub(crate) fn header_attribute(
+    prefix: &str,
+    headers: &HeaderMap,
+    name: &HeaderName,
+) -> Option<KeyValue> {
+    let values: Vec<StringValue> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| StringValue::from(obs_core::redact::header_value(name.as_str(), v).into_owned()))
+        .collect();
+    (!values.is_empty()).then(|| {
+        KeyValue::new(
+            format!("{prefix}.{}", name.as_str()),
+            Value::Array(Array::String(values)),
+        )
+    })
+}
+
+/// The request attributes; called only when the span is recording.
+pub(crate) fn request<B>(
+    req: &Request<B>,
+    config: &Config,
+    route: Option<&str>,
+    ids: (&str, &str),
+    user: Option<&(Option<String>, Option<String>)>,
+) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(16);
+    let method = req.method().as_str();
+    let known = super::handles::method_label(req.method()) != "_OTHER";
+    attrs.push(KeyValue::new(
+        "http.request.method",
+        if known {
+            method.to_owned()
+        } else {
+            "_OTHER".to_owned()
+        },
+    ));
+    if !known {
+        attrs.push(KeyValue::new(
+            "http.request.method_original",
+            method.to_owned(),
+        ));
+    }
+    attrs.push(KeyValue::new("url.path", req.uri().path().to_owned()));
+    if let Some(q) = req.uri().query() {
+        attrs.push(KeyValue::new(
+            "url.query",
+            obs_core::redact::query(q).into_owned(),
+        ));
+    }
+    attrs.push(KeyValue::new(
+        "url.scheme",
+        scheme(req, config.trust_forwarded),
+    ));
+    if let Some(route) = route {
+        attrs.push(KeyValue::new("http.route", route.to_owned()));
+    }
+    if let Some((host, port)) = server_address(req) {
+        attrs.push(KeyValue::new("server.address", host));
+        if let Some(port) = port {
+            attrs.push(KeyValue::new("server.port", port));
+        }
+    }
+    if let Some(client) = client_address(req, config.trust_forwarded) {
+        attrs.push(KeyValue::new("client.address", client));
+    }
+    if let Some(ua) = header_str(req.headers(), &header::USER_AGENT) {
+        attrs.push(KeyValue::new("user_agent.original", ua.to_owned()));
+    }
+    attrs.push(KeyValue::new(
+        "network.protocol.version",
+        protocol_version(req.version()),
+    ));
+    if let Some(len) = content_length(req.headers()) {
+        attrs.push(KeyValue::new("http.request.body.size", len as i64));
+    }
+    for name in &config.request_headers {
+        attrs.extend(header_attribute("http.request.header", req.headers(), name));
+    }
+    attrs.push(KeyValue::new("request_id", ids.0.to_owned()));
+    attrs.push(KeyValue::new("correlation_id", ids.1.to_owned()));
+    if let Some((id, role)) = user {
+        if let Some(id) = id {
+            attrs.push(KeyValue::new("user.id", id.clone()));
+        }
+        if let Some(role) = role {
+            attrs.push(KeyValue::new(
+                "user.roles",
+                Value::Array(Array::String(vec![StringValue::from(role.clone())])),
+            ));
+        }
+    }
+    attrs
+}
+
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header_str(headers, &header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+}

@@ -1,0 +1,120 @@
+//! The response body: the inner body (or obs's own 500 after a panic), counted, finishing the
+//! request's span and metrics when it ends or is dropped.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+
+use super::state::RequestState;
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<B> {
+        Inner { #[pin] body: B },
+        Empty,
+    }
+}
+
+pin_project! {
+    /// The body of a response that went through [`crate::HttpLayer`]. Its frames are the inner
+    /// body's, unchanged.
+    pub struct ObsBody<B> {
+        #[pin]
+        kind: Kind<B>,
+        state: Option<RequestState>,
+        bytes: u64,
+    }
+
+    impl<B> PinnedDrop for ObsBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(state) = this.state.take() {
+                state.finish(*this.bytes);
+            }
+        }
+    }
+}
+
+impl<B> std::fmt::Debug for ObsBody<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObsBody")
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> ObsBody<B> {
+    pub(crate) fn new(body: B) -> Self {
+        Self {
+            kind: Kind::Inner { body },
+            state: None,
+            bytes: 0,
+        }
+    }
+
+    pub(crate) fn empty() -> Self {
+        Self {
+            kind: Kind::Empty,
+            state: None,
+            bytes: 0,
+        }
+    }
+
+    /// Hands the request state to the body, which finishes it when it ends or is dropped.
+    pub(crate) fn attach(&mut self, state: RequestState) {
+        self.state = Some(state);
+    }
+}
+
+impl<B> Body for ObsBody<B>
+where
+    B: Body<Data = Bytes>,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let KindProj::Inner { body } = this.kind.project() else {
+            if let Some(state) = this.state.take() {
+                state.finish(*this.bytes);
+            }
+            return Poll::Ready(None);
+        };
+        let polled = body.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.bytes += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
+                if let Some(state) = this.state.take() {
+                    state.finish(*this.bytes);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Inner { body } => body.is_end_stream(),
+            Kind::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Inner { body } => body.size_hint(),
+            Kind::Empty => SizeHint::with_exact(0),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! [`ResponseFuture`]: polls the inner future inside the request's context, catches panics, and
+//! hands the request state to the response body.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use http::{HeaderValue, Response};
+use obs_core::propagation::traceparent;
+use opentelemetry::trace::TraceContextExt as _;
+use pin_project_lite::pin_project;
+
+use super::body::ObsBody;
+use super::request_id::{X_CORRELATION_ID, X_REQUEST_ID};
+use super::service::panic_response;
+use super::state::{End, RequestState};
+
+/// The ids written on the response.
+pub(crate) struct Ids {
+    pub(crate) request: Arc<str>,
+    pub(crate) correlation: Arc<str>,
+    pub(crate) traceparent: bool,
+}
+
+pin_project! {
+    /// The future of [`crate::server::HttpService`]: the inner response, its body wrapped in
+    /// [`ObsBody`], or a 500 if the handler panicked.
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: Option<F>,
+        panic: Option<String>,
+        state: Option<RequestState>,
+        ids: Ids,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F> ResponseFuture<F> {
+    pub(crate) fn new(
+        called: Result<F, Box<dyn Any + Send>>,
+        state: RequestState,
+        ids: Ids,
+    ) -> Self {
+        let (inner, panic) = match called {
+            Ok(f) => (Some(f), None),
+            Err(p) => (None, Some(panic_message(&*p))),
+        };
+        Self {
+            inner,
+            panic,
+            state: Some(state),
+            ids,
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned());
+    let mut message = obs_core::redact::url(&message).into_owned();
+    if message.len() > 512 {
+        let mut cut = 512;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+    }
+    message
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ObsBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(mut state) = this.state.take() else {
+            // Polled after completion: a contract violation by the caller, answered without panicking.
+            return Poll::Pending;
+        };
+        let result = match this.inner.as_mut().as_pin_mut() {
+            Some(inner) if this.panic.is_none() => {
+                let polled = {
+                    let _attached = state.cx.clone().attach();
+                    catch_unwind(AssertUnwindSafe(|| inner.poll(task)))
+                };
+                match polled {
+                    Ok(Poll::Pending) => {
+                        *this.state = Some(state);
+                        return Poll::Pending;
+                    }
+                    Ok(Poll::Ready(result)) => Some(result),
+                    Err(payload) => {
+                        *this.panic = Some(panic_message(&*payload));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        this.inner.set(None);
+        let mut response = match result {
+            Some(Ok(response)) => {
+                state.on_response(
+                    End::Status(response.status().as_u16()),
+                    Some(response.headers()),
+                );
+                let (parts, body) = response.into_parts();
+                Response::from_parts(parts, ObsBody::new(body))
+            }
+            Some(Err(error)) => {
+                state.on_response(End::Error(short_type_name::<E>()), None);
+                state.finish(0);
+                return Poll::Ready(Err(error));
+            }
+            None => {
+                let message = this.panic.take().unwrap_or_else(|| "panic".to_owned());
+                state.on_response(End::Panic(message), None);
+                panic_response()
+            }
+        };
+        write_ids(&mut response, this.ids, &state);
+        response.body_mut().attach(state);
+        Poll::Ready(Ok(response))
+    }
+}
+
+fn write_ids<B>(response: &mut Response<B>, ids: &Ids, state: &RequestState) {
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ids.request) {
+        headers.insert(X_REQUEST_ID, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&ids.correlation) {
+        headers.insert(X_CORRELATION_ID, v);
+    }
+    if ids.traceparent {
+        let span = state.cx.span();
+        let sc = span.span_context();
+        if let Some(v) = sc
+            .is_valid()
+            .then(|| HeaderValue::from_str(&traceparent::format(sc)).ok())
+            .flatten()
+        {
+            headers.insert("traceparent", v);
+        }
+    }
+}
+
+fn short_type_name<E>() -> &'static str {
+    let full = std::any::type_name::<E>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}

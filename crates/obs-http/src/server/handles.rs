@@ -1,0 +1,180 @@
+//! Metric handles resolved once per (method, route) and reused by every request on that route.
+
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
+use hashbrown::{Equivalent, HashMap};
+use metrics::{Counter, Gauge, Histogram};
+use obs_core::metrics::{CounterVec, GaugeVec, HistogramVec};
+
+use crate::catalog;
+
+static REQUESTS: CounterVec = CounterVec::new(&catalog::HTTP_REQUESTS);
+static ERRORS: CounterVec = CounterVec::new(&catalog::HTTP_ERRORS);
+static LATENCY: HistogramVec = HistogramVec::new(&catalog::HTTP_REQUEST_LATENCY);
+static IN_FLIGHT: GaugeVec = GaugeVec::new(&catalog::HTTP_REQUESTS_IN_FLIGHT);
+static REQUEST_SIZE: HistogramVec = HistogramVec::new(&catalog::HTTP_REQUEST_SIZE);
+static RESPONSE_SIZE: HistogramVec = HistogramVec::new(&catalog::HTTP_RESPONSE_SIZE);
+
+/// The status classes, indexed by `status / 100 - 1`.
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The handles of one (method, route).
+pub(crate) struct RouteHandles {
+    method: &'static str,
+    route: Arc<str>,
+    pub(crate) latency: Histogram,
+    pub(crate) request_size: Histogram,
+    pub(crate) response_size: Histogram,
+    requests: [OnceLock<Counter>; 5],
+    errors: RwLock<HashMap<u16, Counter>>,
+}
+
+impl RouteHandles {
+    fn new(method: &'static str, route: Arc<str>) -> Self {
+        Self {
+            method,
+            latency: LATENCY.with(&[&route]),
+            request_size: REQUEST_SIZE.with(&[&route]),
+            response_size: RESPONSE_SIZE.with(&[&route]),
+            requests: Default::default(),
+            errors: RwLock::new(HashMap::new()),
+            route,
+        }
+    }
+
+    /// Counts one response with `status`.
+    pub(crate) fn count(&self, status: u16) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        self.requests[class]
+            .get_or_init(|| REQUESTS.with(&[self.method, &self.route, CLASSES[class]]))
+            .increment(1);
+        if status >= 400 {
+            self.error_counter(status).increment(1);
+        }
+    }
+
+    fn error_counter(&self, status: u16) -> Counter {
+        if let Some(c) = self
+            .errors
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&status)
+        {
+            return c.clone();
+        }
+        let mut errors = self.errors.write().unwrap_or_else(PoisonError::into_inner);
+        errors
+            .entry(status)
+            .or_insert_with(|| {
+                let mut buf = itoa::Buffer::new();
+                ERRORS.with(&[&self.route, buf.format(status)])
+            })
+            .clone()
+    }
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct Key {
+    method: &'static str,
+    route: Arc<str>,
+}
+
+struct KeyRef<'a> {
+    method: &'static str,
+    route: &'a str,
+}
+
+impl Hash for KeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Must hash exactly as `Key` does: `&'static str` then `Arc<str>` (hashed as `str`).
+        self.method.hash(state);
+        self.route.hash(state);
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.method == key.method && self.route == &*key.route
+    }
+}
+
+/// The per-layer cache. Routes are templates and methods are normalized, so it stays small.
+#[derive(Default)]
+pub(crate) struct HandleCache {
+    routes: RwLock<HashMap<Key, Arc<RouteHandles>>>,
+    in_flight: OnceLock<Gauge>,
+}
+
+impl HandleCache {
+    pub(crate) fn get(&self, method: &'static str, route: &str) -> Arc<RouteHandles> {
+        let query = KeyRef { method, route };
+        if let Some(h) = self
+            .routes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&query)
+        {
+            return h.clone();
+        }
+        let route: Arc<str> = Arc::from(route);
+        let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        routes
+            .entry(Key {
+                method,
+                route: route.clone(),
+            })
+            .or_insert_with(|| Arc::new(RouteHandles::new(method, route)))
+            .clone()
+    }
+
+    pub(crate) fn in_flight(&self) -> &Gauge {
+        self.in_flight.get_or_init(|| IN_FLIGHT.with(&[]))
+    }
+}
+
+/// The `method` label: the standard methods, or `_OTHER` (bounded cardinality, as the OpenTelemetry
+/// HTTP conventions say).
+pub(crate) fn method_label(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::PATCH => "PATCH",
+        http::Method::HEAD => "HEAD",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_and_key_ref_hash_alike() {
+        use std::hash::BuildHasher;
+        let s = hashbrown::DefaultHashBuilder::default();
+        let key = Key {
+            method: "GET",
+            route: Arc::from("/a/{id}"),
+        };
+        let query = KeyRef {
+            method: "GET",
+            route: "/a/{id}",
+        };
+        assert_eq!(s.hash_one(&key), s.hash_one(&query));
+        let cache = HandleCache::default();
+        let a = cache.get("GET", "/a/{id}");
+        let b = cache.get("GET", "/a/{id}");
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &cache.get("POST", "/a/{id}")));
+        assert_eq!(
+            method_label(&http::Method::from_bytes(b"BREW").unwrap()),
+            "_OTHER"
+        );
+    }
+}

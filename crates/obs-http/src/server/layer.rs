@@ -1,0 +1,171 @@
+//! [`HttpLayer`]: the server layer and its builder.
+
+use std::sync::Arc;
+
+use http::HeaderName;
+use tower_layer::Layer;
+
+use super::handles::HandleCache;
+use super::service::HttpService;
+use super::user::{ObsUser, UserReader, reader};
+
+/// What a per-request sampler sees of the request.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RequestHead<'a> {
+    /// The method.
+    pub method: &'a http::Method,
+    /// The URI.
+    pub uri: &'a http::Uri,
+    /// The headers.
+    pub headers: &'a http::HeaderMap,
+    /// The extensions, as the layers before this one left them.
+    pub extensions: &'a http::Extensions,
+}
+
+type Sampler = Arc<dyn Fn(&RequestHead<'_>) -> Option<f64> + Send + Sync>;
+
+#[derive(Clone)]
+pub(crate) struct Config {
+    pub(crate) spans: bool,
+    pub(crate) metrics: bool,
+    pub(crate) skip_spans: Vec<String>,
+    pub(crate) skip_metrics: Vec<String>,
+    pub(crate) response_traceparent: bool,
+    pub(crate) trust_forwarded: bool,
+    pub(crate) request_headers: Vec<HeaderName>,
+    pub(crate) response_headers: Vec<HeaderName>,
+    pub(crate) user: Option<UserReader>,
+    pub(crate) role_sampling: Vec<(String, f64)>,
+    pub(crate) sampler: Option<Sampler>,
+    pub(crate) handles: Arc<HandleCache>,
+}
+
+/// The server layer: one span, the HTTP metrics, request and correlation ids and W3C propagation
+/// for every request. See the [module docs](crate::server) for what it records.
+#[derive(Clone)]
+pub struct HttpLayer {
+    config: Arc<Config>,
+}
+
+impl std::fmt::Debug for HttpLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpLayer")
+            .field("spans", &self.config.spans)
+            .field("metrics", &self.config.metrics)
+            .field("skip_spans", &self.config.skip_spans)
+            .field("skip_metrics", &self.config.skip_metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for HttpLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+const DEFAULT_SKIP: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+impl HttpLayer {
+    /// Spans and metrics on, `/healthz`, `/readyz` and `/metrics` skipped for both, `traceparent`
+    /// on responses, forwarded headers not trusted, no headers recorded.
+    pub fn new() -> Self {
+        Self {
+            config: Arc::new(Config {
+                spans: true,
+                metrics: true,
+                skip_spans: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
+                skip_metrics: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
+                response_traceparent: true,
+                trust_forwarded: false,
+                request_headers: Vec::new(),
+                response_headers: Vec::new(),
+                user: None,
+                role_sampling: Vec::new(),
+                sampler: None,
+                handles: Arc::default(),
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(Arc::make_mut(&mut self.config));
+        self
+    }
+
+    /// Records metrics only: no spans are created (ids and propagation still work).
+    pub fn metrics_only(self) -> Self {
+        self.edit(|c| c.spans = false)
+    }
+
+    /// Turns span creation on or off (default on).
+    pub fn spans(self, on: bool) -> Self {
+        self.edit(|c| c.spans = on)
+    }
+
+    /// Turns metrics on or off (default on).
+    pub fn metrics(self, on: bool) -> Self {
+        self.edit(|c| c.metrics = on)
+    }
+
+    /// Paths (exact) that get no span (default `/healthz`, `/readyz`, `/metrics`).
+    pub fn skip_spans_for<I: IntoIterator<Item = S>, S: Into<String>>(self, paths: I) -> Self {
+        self.edit(|c| c.skip_spans = paths.into_iter().map(Into::into).collect())
+    }
+
+    /// Paths (exact) that are not counted in metrics (default `/healthz`, `/readyz`, `/metrics`).
+    pub fn skip_metrics_for<I: IntoIterator<Item = S>, S: Into<String>>(self, paths: I) -> Self {
+        self.edit(|c| c.skip_metrics = paths.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether responses carry `traceparent` so a caller can find the trace (default on).
+    pub fn response_traceparent(self, on: bool) -> Self {
+        self.edit(|c| c.response_traceparent = on)
+    }
+
+    /// Trusts `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` for `client.address` and
+    /// `url.scheme` (default off: only when a trusted proxy sets them).
+    pub fn trust_forwarded_headers(self, trust: bool) -> Self {
+        self.edit(|c| c.trust_forwarded = trust)
+    }
+
+    /// Records a request header as `http.request.header.<name>`. Sensitive headers are still
+    /// recorded as `[REDACTED]`.
+    pub fn record_request_header(self, name: HeaderName) -> Self {
+        self.edit(|c| c.request_headers.push(name))
+    }
+
+    /// Records a response header as `http.response.header.<name>`, redacted like request headers.
+    pub fn record_response_header(self, name: HeaderName) -> Self {
+        self.edit(|c| c.response_headers.push(name))
+    }
+
+    /// Reads the user of each request from its extensions (type `T`) for `user.id`, `user.roles`
+    /// and role-based sampling.
+    pub fn user<T: ObsUser>(self) -> Self {
+        self.edit(|c| c.user = Some(reader::<T>()))
+    }
+
+    /// Samples `ratio` of the requests of users with `role`, whatever the configured sampler says.
+    pub fn sample_role(self, role: impl Into<String>, ratio: f64) -> Self {
+        self.edit(|c| c.role_sampling.push((role.into(), ratio)))
+    }
+
+    /// A per-request sampling ratio; `None` leaves the decision to the configured sampler. Checked
+    /// before the role ratios.
+    pub fn sampler(
+        self,
+        sampler: impl Fn(&RequestHead<'_>) -> Option<f64> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|c| c.sampler = Some(Arc::new(sampler)))
+    }
+}
+
+impl<S> Layer<S> for HttpLayer {
+    type Service = HttpService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpService::new(inner, self.config.clone())
+    }
+}

@@ -1,0 +1,42 @@
+//! The server layer: [`HttpLayer`] for axum (and any tower HTTP server).
+//!
+//! For every request it:
+//! - opens a server span named `{METHOD} {route}` with the route template of axum's `MatchedPath`
+//!   (`{METHOD}` alone, and the route label `unmatched`, when no route matched), as a child of the
+//!   caller's `traceparent`/`tracestate`/`baggage` (malformed headers start a new root); attributes
+//!   follow the stable OpenTelemetry HTTP conventions and are only built when the span is sampled;
+//!   5xx marks the span as error, 4xx does not;
+//! - reuses a valid `X-Request-ID` / `X-Correlation-ID` or generates one, puts them in the request
+//!   extensions ([`RequestId`], [`CorrelationId`]), on the span, on every log line inside the
+//!   request, and on the response, which also carries `traceparent`;
+//! - records `http_requests_total{method,route,code_class}`, `http_errors_total{route,code}`,
+//!   `http_request_latency_ms{route}`, `http_requests_in_flight`, `http_request_size_bytes` and
+//!   `http_response_size_bytes`, with handles resolved once per route;
+//! - answers a panicking handler with a 500 and records the panic on the span.
+//!
+//! Add it with `Router::layer`, so the route template is known:
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//!
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "user" }))
+//!     .layer(obs_http::HttpLayer::new());
+//! ```
+
+mod attributes;
+mod body;
+mod future;
+mod handles;
+mod layer;
+mod request_id;
+mod service;
+mod state;
+mod user;
+
+pub use body::ObsBody;
+pub use future::ResponseFuture;
+pub use layer::{HttpLayer, RequestHead};
+pub use request_id::{CorrelationId, MAX_ID_LEN, RequestId, X_CORRELATION_ID, X_REQUEST_ID};
+pub use service::HttpService;
+pub use user::ObsUser;

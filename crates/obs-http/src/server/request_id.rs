@@ -1,0 +1,118 @@
+//! Request and correlation ids: reused when the caller sent a valid one, generated otherwise.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::HeaderValue;
+
+/// The request id header.
+pub const X_REQUEST_ID: &str = "x-request-id";
+/// The correlation id header.
+pub const X_CORRELATION_ID: &str = "x-correlation-id";
+
+/// The longest id accepted from a caller.
+pub const MAX_ID_LEN: usize = 128;
+
+/// The id of one request, in the request's extensions for handlers.
+///
+/// ```
+/// use axum::{routing::get, Extension, Router};
+/// use obs_http::RequestId;
+///
+/// async fn handler(Extension(id): Extension<RequestId>) -> String {
+///     format!("request {id}")
+/// }
+/// let app: Router = Router::new().route("/", get(handler)).layer(obs_http::HttpLayer::new());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RequestId(Arc<str>);
+
+/// The correlation id of a request (the caller's `X-Correlation-ID`, or the request id), in the
+/// request's extensions for handlers.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CorrelationId(Arc<str>);
+
+macro_rules! id_impls {
+    ($t:ident) => {
+        impl $t {
+            /// The id.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub(crate) fn from_arc(id: Arc<str>) -> Self {
+                Self(id)
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($t)).field(&&*self.0).finish()
+            }
+        }
+    };
+}
+
+id_impls!(RequestId);
+id_impls!(CorrelationId);
+
+/// Whether a caller-supplied id may be reused: 1 to 128 characters of `A-Z a-z 0-9 - _ . : /`.
+pub(crate) fn valid(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= MAX_ID_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'));
+    if ok { value.to_str().ok() } else { None }
+}
+
+/// A new id: 128 random bits as 32 lowercase hex characters.
+pub(crate) fn generate() -> Arc<str> {
+    let n: u128 = rand::random();
+    Arc::from(format!("{n:032x}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reuses_only_safe_bounded_ids() {
+        let ok = ["abc", "req-1_2.3:4/5", &"a".repeat(128)];
+        for id in ok {
+            assert_eq!(valid(&HeaderValue::from_str(id).unwrap()), Some(id));
+        }
+        let long = "a".repeat(129);
+        let bad = [
+            "",
+            "has space",
+            "quote\"",
+            "semi;colon",
+            "<script>",
+            long.as_str(),
+        ];
+        for id in bad {
+            assert_eq!(valid(&HeaderValue::from_str(id).unwrap()), None, "{id:?}");
+        }
+        assert_eq!(
+            valid(&HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn generated_ids_are_unique_hex() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 32);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

@@ -1,0 +1,160 @@
+//! [`HttpService`]: opens the request's span and ids, then calls the inner service.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use axum::extract::MatchedPath;
+use http::{Request, Response};
+use obs_core::propagation::{HeaderExtractor, W3CPropagator};
+use obs_core::sampler::SamplingOverride;
+use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
+use tower_service::Service;
+
+use super::attributes;
+use super::body::ObsBody;
+use super::future::{Ids, ResponseFuture};
+use super::handles::method_label;
+use super::layer::{Config, RequestHead};
+use super::request_id::{self, CorrelationId, RequestId, X_CORRELATION_ID, X_REQUEST_ID};
+use super::state::RequestState;
+
+/// The service [`crate::HttpLayer`] wraps around the application.
+#[derive(Clone)]
+pub struct HttpService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> std::fmt::Debug for HttpService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpService").finish_non_exhaustive()
+    }
+}
+
+impl<S> HttpService<S> {
+    pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+}
+
+impl<S, ReqB, ResB> Service<Request<ReqB>> for HttpService<S>
+where
+    S: Service<Request<ReqB>, Response = Response<ResB>>,
+{
+    type Response = Response<ObsBody<ResB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
+        let start = Instant::now();
+        let config = &self.config;
+        let path = req.uri().path();
+        let want_span = config.spans && !config.skip_spans.iter().any(|p| p == path);
+        let want_metrics = config.metrics && !config.skip_metrics.iter().any(|p| p == path);
+        let method = method_label(req.method());
+
+        let request_id: Arc<str> = match req.headers().get(X_REQUEST_ID).and_then(request_id::valid)
+        {
+            Some(id) => Arc::from(id),
+            None => request_id::generate(),
+        };
+        let correlation_id: Arc<str> = match req
+            .headers()
+            .get(X_CORRELATION_ID)
+            .and_then(request_id::valid)
+        {
+            Some(id) => Arc::from(id),
+            None => request_id.clone(),
+        };
+
+        // The caller's context; a malformed header yields none and the request goes on as a root.
+        let mut parent = W3CPropagator::new().extract(&HeaderExtractor(req.headers()));
+        parent = obs_core::trace::CorrelationId::new(correlation_id.clone()).attach_to(&parent);
+        let user = config.user.and_then(|read| read(req.extensions()));
+        if let Some(ratio) = sampling_override(config, &req, user.as_ref()) {
+            parent = SamplingOverride::ratio(ratio).attach_to(&parent);
+        }
+
+        let matched = req.extensions().get::<MatchedPath>().cloned();
+        let route = matched.as_ref().map(MatchedPath::as_str);
+        let cx = match obs_core::trace::tracer().filter(|_| want_span) {
+            Some(tracer) => {
+                let span = tracer
+                    .span_builder(attributes::span_name(method, route))
+                    .with_kind(SpanKind::Server)
+                    .start_with_context(tracer, &parent);
+                let cx = parent.with_span(span);
+                let span = cx.span();
+                if span.is_recording() {
+                    span.set_attributes(attributes::request(
+                        &req,
+                        config,
+                        route,
+                        (&request_id, &correlation_id),
+                        user.as_ref(),
+                    ));
+                }
+                cx
+            }
+            None => parent,
+        };
+
+        let handles =
+            want_metrics.then(|| config.handles.get(method, route.unwrap_or("unmatched")));
+        let request_size = attributes::content_length(req.headers());
+        let state = RequestState::new(cx.clone(), start, handles, config.clone(), request_size);
+        let ids = Ids {
+            request: request_id.clone(),
+            correlation: correlation_id.clone(),
+            traceparent: config.response_traceparent,
+        };
+        req.extensions_mut().insert(RequestId::from_arc(request_id));
+        req.extensions_mut()
+            .insert(CorrelationId::from_arc(correlation_id));
+
+        let called = {
+            let _attached = cx.attach();
+            catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
+        };
+        ResponseFuture::new(called, state, ids)
+    }
+}
+
+/// The per-request sampling ratio: the user's sampler first, then the role table.
+fn sampling_override<B>(
+    config: &Config,
+    req: &Request<B>,
+    user: Option<&(Option<String>, Option<String>)>,
+) -> Option<f64> {
+    if let Some(sampler) = &config.sampler {
+        let head = RequestHead {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            extensions: req.extensions(),
+        };
+        if let Some(ratio) = sampler(&head) {
+            return Some(ratio);
+        }
+    }
+    let role = user.and_then(|(_, role)| role.as_deref())?;
+    config
+        .role_sampling
+        .iter()
+        .find(|(r, _)| r == role)
+        .map(|(_, ratio)| *ratio)
+}
+
+/// Builds the 500 answered for a panicking handler.
+pub(crate) fn panic_response<B>() -> Response<ObsBody<B>> {
+    let mut response = Response::new(ObsBody::empty());
+    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}

@@ -1,0 +1,115 @@
+//! What one request carries from its arrival to the end of its response body.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::HeaderMap;
+use opentelemetry::trace::{Status, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+
+use super::attributes::header_attribute;
+use super::handles::RouteHandles;
+use super::layer::Config;
+
+/// How the inner service ended, for the span and the metrics.
+pub(crate) enum End {
+    /// A response with this status.
+    Status(u16),
+    /// The inner service failed; the value is the error type.
+    Error(&'static str),
+    /// The handler panicked; the value is the panic message.
+    Panic(String),
+}
+
+/// The span context, the metric handles and the timing of one request.
+pub(crate) struct RequestState {
+    pub(crate) cx: Context,
+    start: Instant,
+    handles: Option<Arc<RouteHandles>>,
+    config: Arc<Config>,
+    request_size: Option<u64>,
+    status: u16,
+}
+
+impl RequestState {
+    pub(crate) fn new(
+        cx: Context,
+        start: Instant,
+        handles: Option<Arc<RouteHandles>>,
+        config: Arc<Config>,
+        request_size: Option<u64>,
+    ) -> Self {
+        if handles.is_some() {
+            config.handles.in_flight().increment(1.0);
+        }
+        Self {
+            cx,
+            start,
+            handles,
+            config,
+            request_size,
+            status: 500,
+        }
+    }
+
+    /// Records the response head on the span: status, error state, recorded headers.
+    pub(crate) fn on_response(&mut self, end: End, headers: Option<&HeaderMap>) {
+        let span = self.cx.span();
+        let (status, error_type): (u16, Option<String>) = match end {
+            End::Status(s) => (s, (s >= 500).then(|| s.to_string())),
+            End::Error(t) => (500, Some(t.to_owned())),
+            End::Panic(message) => {
+                if span.is_recording() {
+                    span.add_event(
+                        "exception",
+                        vec![
+                            KeyValue::new("exception.type", "panic"),
+                            KeyValue::new("exception.message", message),
+                        ],
+                    );
+                }
+                (500, Some("panic".to_owned()))
+            }
+        };
+        self.status = status;
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new(
+                "http.response.status_code",
+                i64::from(status),
+            ));
+            if let Some(headers) = headers {
+                for name in &self.config.response_headers {
+                    if let Some(kv) = header_attribute("http.response.header", headers, name) {
+                        span.set_attribute(kv);
+                    }
+                }
+            }
+            if let Some(error_type) = error_type {
+                span.set_attribute(KeyValue::new("error.type", error_type.clone()));
+                span.set_status(Status::error(error_type));
+            }
+        }
+    }
+
+    /// Ends the span and records the metrics, once the response body is done (or dropped).
+    pub(crate) fn finish(self, response_bytes: u64) {
+        let span = self.cx.span();
+        if span.is_recording() {
+            span.set_attribute(KeyValue::new(
+                "http.response.body.size",
+                response_bytes as i64,
+            ));
+        }
+        span.end();
+        if let Some(handles) = &self.handles {
+            let elapsed_ms = self.start.elapsed().as_secs_f64() * 1_000.0;
+            handles.latency.record(elapsed_ms);
+            handles.count(self.status);
+            handles.response_size.record(response_bytes as f64);
+            if let Some(size) = self.request_size {
+                handles.request_size.record(size as f64);
+            }
+            self.config.handles.in_flight().decrement(1.0);
+        }
+    }
+}
