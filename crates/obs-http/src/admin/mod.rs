@@ -8,7 +8,7 @@
 //! | `GET /metrics/json` | `{"timestamp", "counters", "gauges", "histograms"}`, from the same rendering |
 //! | `GET /healthz` | `200 ok` while the process runs |
 //! | `GET /readyz` | `200 {"status":"ready"}` or `503 {"status":"not_ready","failed_check","error"}` |
-//! | `GET /debug/pprof/profile` | a CPU profile, only after [`AdminRouter::with_pprof`] |
+//! | `GET /debug/pprof/profile` | a CPU profile, only with the `pprof` feature and `AdminRouter::with_pprof` |
 //!
 //! Both metrics routes answer `503` until `obs_core::init` installed the recorder. `/readyz` runs
 //! every [`ReadinessCheck`] concurrently, each bounded by its own timeout; a check that fails,
