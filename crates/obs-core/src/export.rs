@@ -6,8 +6,8 @@
 //! (`current_thread` included) and an unreachable collector costs a bounded wait on that thread only.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,15 +28,56 @@ pub(crate) struct QueueSettings {
 }
 
 /// Counters of what the processor did, readable by tests and the readiness check.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ExportStats {
-    dropped: AtomicU64,
+    pub(crate) dropped: AtomicU64,
     exported: AtomicU64,
     failed_exports: AtomicU64,
     failed_spans: AtomicU64,
+    queue: OnceLock<Box<dyn QueueProbe>>,
+}
+
+/// Reads a queue's fill level without taking from it.
+pub(crate) trait QueueProbe: Send + Sync {
+    fn len(&self) -> usize;
+    fn capacity(&self) -> usize;
+}
+
+impl<T: Send> QueueProbe for Sender<T> {
+    fn len(&self) -> usize {
+        Sender::len(self)
+    }
+    fn capacity(&self) -> usize {
+        Sender::capacity(self).unwrap_or(usize::MAX)
+    }
+}
+
+impl fmt::Debug for ExportStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportStats")
+            .field("dropped", &self.dropped())
+            .field("exported", &self.exported())
+            .field("failed_exports", &self.failed_exports())
+            .field("failed_spans", &self.failed_spans())
+            .field("queue_len", &self.queue_len())
+            .field("queue_capacity", &self.queue_capacity())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ExportStats {
+    /// Lets `queue_len` and `queue_capacity` read `queue`. Only the first call has an effect.
+    pub(crate) fn attach_queue(&self, queue: impl QueueProbe + 'static) {
+        let _ = self.queue.set(Box::new(queue));
+    }
+    /// Spans waiting in the export queue now; 0 when no exporter is installed.
+    pub fn queue_len(&self) -> usize {
+        self.queue.get().map_or(0, |q| q.len())
+    }
+    /// How many spans the export queue holds at most; 0 when no exporter is installed.
+    pub fn queue_capacity(&self) -> usize {
+        self.queue.get().map_or(0, |q| q.capacity())
+    }
     /// Spans dropped because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -89,6 +130,8 @@ impl QueueProcessor {
     ) -> std::io::Result<Self> {
         let (span_tx, span_rx) = bounded(settings.queue_size);
         let (control_tx, control_rx) = unbounded();
+        // A sender clone only reads the fill level; the worker still stops on `Control::Shutdown`.
+        stats.attach_queue(span_tx.clone());
         let worker = Worker {
             exporter,
             runtime,

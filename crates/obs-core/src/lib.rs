@@ -5,7 +5,8 @@
 //!   provider bridged to `tracing` with OTLP export, the Prometheus recorder and the W3C propagator;
 //! - [`catalog`]: every metric declared once; [`metrics`]: families with a cardinality guard;
 //! - [`propagation`]: W3C `traceparent`, `tracestate` and `baggage`, and spawning inside a trace;
-//! - [`redact`]: what may leave the process; [`instrument`]: timed operations.
+//! - [`redact`]: what may leave the process; [`instrument`]: timed operations;
+//! - [`health`]: readiness checks ([`health::ReadinessCheck`]) for `/readyz`.
 //!
 //! ```no_run
 //! use obs_core::{instrument, ObsConfig, Operation};
@@ -25,6 +26,7 @@
 pub mod catalog;
 pub mod config;
 mod export;
+pub mod health;
 mod init;
 pub mod logging;
 pub mod metrics;

@@ -7,6 +7,7 @@
 //! and get their buckets.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod catalog;
 pub mod server;
 
