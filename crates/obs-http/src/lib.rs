@@ -2,3 +2,6 @@
 #![deny(missing_docs)]
 
 pub mod catalog;
+pub mod client;
+
+pub use client::ClientLayer;

@@ -1,0 +1,1 @@
+//! WebSocket session and message tracing against a real axum server.
