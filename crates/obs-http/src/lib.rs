@@ -3,5 +3,7 @@
 
 pub mod catalog;
 pub mod client;
+#[cfg(feature = "ws")]
+pub mod ws;
 
 pub use client::ClientLayer;
