@@ -102,3 +102,59 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::ClientLayer;
 pub use service::Client;
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    use super::*;
+
+    fn request() -> http::Request<()> {
+        http::Request::get("http://example.com/?token=t")
+            .body(())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn results_pass_through_before_init() {
+        let ok = service_fn(|_: http::Request<()>| async {
+            let mut response = http::Response::new("body");
+            *response.status_mut() = http::StatusCode::IM_A_TEAPOT;
+            Ok::<_, Infallible>(response)
+        });
+        let mut client = ClientLayer::new().layer(ok);
+        let response = client.ready().await.unwrap().call(request()).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::IM_A_TEAPOT);
+        assert_eq!(*response.body(), "body");
+
+        let failing = service_fn(|_: http::Request<()>| async {
+            Err::<http::Response<()>, _>(std::io::Error::other("boom"))
+        });
+        let mut client = ClientLayer::new().with_propagation(false).layer(failing);
+        let error = client
+            .ready()
+            .await
+            .unwrap()
+            .call(request())
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "boom");
+    }
+
+    #[test]
+    fn a_dropped_call_does_not_panic() {
+        let pending = service_fn(|_: http::Request<()>| {
+            std::future::pending::<Result<http::Response<()>, Infallible>>()
+        });
+        let mut client = ClientLayer::new().layer(pending);
+        let mut future = Box::pin(client.call(request()));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        drop(future);
+        assert!(format!("{client:?}").starts_with("Client"));
+    }
+}

@@ -279,3 +279,28 @@ fn a_refused_connection_returns_the_inner_error() {
         },
     );
 }
+
+#[test]
+fn propagation_can_be_turned_off() {
+    isolated("client::propagation_can_be_turned_off", || {
+        let receiver = OtlpReceiver::start().unwrap();
+        let guard = init(&receiver);
+        let seen = runtime().block_on(async {
+            let addr = serve(app()).await;
+            let hyper = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+            let mut client = ServiceBuilder::new()
+                .layer(ClientLayer::new().with_propagation(false))
+                .service(hyper);
+            get_text(&mut client, &format!("http://{addr}/echo"))
+                .await
+                .1
+        });
+        guard.force_flush().unwrap();
+        assert_eq!(seen, "", "no traceparent reaches the server");
+        assert_eq!(
+            client_spans(&receiver, 1).len(),
+            1,
+            "the span is still recorded"
+        );
+    });
+}
