@@ -49,7 +49,10 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let configs: [(&str, Router); 4] = [
         ("bare", router()),
-        ("metrics_only", router().layer(HttpLayer::new().metrics_only())),
+        (
+            "metrics_only",
+            router().layer(HttpLayer::new().metrics_only()),
+        ),
         (
             "metrics_unsampled_span",
             router().layer(HttpLayer::new().sampler(|_| Some(0.0))),

@@ -1,7 +1,12 @@
 //! obs-http: HTTP instrumentation for axum servers and HTTP clients.
 //!
 //! - [`HttpLayer`]: one line on an axum router gives spans, metrics, request ids and W3C
-//!   propagation for every request ([`server`]).
+//!   propagation for every request ([`server`]);
+//! - [`ClientLayer`]: client spans, context injection and duration metrics for outgoing requests
+//!   ([`client`]);
+//! - [`admin`]: `/metrics`, `/metrics/json`, `/healthz`, `/readyz` (and, with the `pprof` feature,
+//!   CPU profiles) on the main router or a separate admin address;
+//! - `ws` (feature `ws`): WebSocket session and message tracing.
 //!
 //! Pass [`catalog::CATALOG`] to `ObsConfig::builder().catalog(..)` so the HTTP metrics are described
 //! and get their buckets.
@@ -9,6 +14,10 @@
 
 pub mod admin;
 pub mod catalog;
+pub mod client;
 pub mod server;
+#[cfg(feature = "ws")]
+pub mod ws;
 
+pub use client::ClientLayer;
 pub use server::{CorrelationId, HttpLayer, ObsUser, RequestId};

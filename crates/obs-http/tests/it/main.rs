@@ -2,4 +2,7 @@
 //! receiver. Tests that call `init` run in a process of their own (`obs_testkit::isolated`).
 
 mod admin;
+mod client;
 mod server;
+#[cfg(feature = "ws")]
+mod ws;

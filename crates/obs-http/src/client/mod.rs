@@ -1,0 +1,160 @@
+//! Tracing and metrics for outgoing HTTP requests: [`ClientLayer`].
+//!
+//! The layer wraps any tower service of `http::Request<B>` to `http::Response<_>`, such as
+//! `hyper_util`'s legacy `Client`. For every request it:
+//!
+//! - opens a span of kind `Client` named after the method (`GET`, or `HTTP` for a method outside the
+//!   HTTP specifications), a child of [`opentelemetry::Context::current()`];
+//! - when the span is recording, sets the stable HTTP client attributes: `http.request.method`,
+//!   `server.address`, `server.port`, `url.full` (with credentials and sensitive query values
+//!   redacted by [`obs_core::redact::url`]), then `http.response.status_code`, and `error.type` (the
+//!   status code from 400 on, the error's type name when the inner service fails, `cancelled` when
+//!   the future is dropped first); a status from 400 on or a failure marks the span as an error;
+//! - injects the span's context (`traceparent`, `tracestate`, `baggage`) into the request headers
+//!   with the global propagator, so every call carries its own span id in the caller's trace;
+//! - records `http_client_request_duration_ms{method,server,code_class}` until the response head
+//!   arrives; `code_class` is `2xx`..`5xx`, or `error` when the call failed or was cancelled.
+//!
+//! The response and the error pass through unchanged. Metric handles are cached per method, server
+//! and class, so the steady state builds no label strings.
+//!
+//! # With hyper-util
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use http_body_util::Empty;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use obs_http::ClientLayer;
+//! use tower::{Service, ServiceBuilder, ServiceExt};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let hyper = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+//! let mut client = ServiceBuilder::new().layer(ClientLayer::new()).service(hyper);
+//!
+//! let request = http::Request::get("http://127.0.0.1:3000/health").body(Empty::new())?;
+//! let response = client.ready().await?.call(request).await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # With any client, through `tower::service_fn`
+//!
+//! A client that is not a tower service can be wrapped in a closure that sends an
+//! `http::Request` and returns an `http::Response`:
+//!
+//! ```
+//! use obs_http::ClientLayer;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let send = service_fn(|request: http::Request<String>| async move {
+//!     // Hand `request` to the HTTP client here: its headers carry the client span's context.
+//!     let _ = request.headers().get("traceparent");
+//!     Ok::<_, std::io::Error>(http::Response::new(String::from("ok")))
+//! });
+//! let mut client = ServiceBuilder::new().layer(ClientLayer::new()).service(send);
+//! let request = http::Request::post("http://api.internal/orders").body(String::new())?;
+//! let response = client.ready().await?.call(request).await?;
+//! assert_eq!(response.body(), "ok");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # With reqwest
+//!
+//! `reqwest::Client` is not a tower service. Convert between its types and `http`'s inside a
+//! `service_fn` (reqwest converts both ways):
+//!
+//! ```ignore
+//! use obs_http::ClientLayer;
+//! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! let http = reqwest::Client::new();
+//! let mut client = ServiceBuilder::new()
+//!     .layer(ClientLayer::new())
+//!     .service(service_fn(move |request: http::Request<reqwest::Body>| {
+//!         let http = http.clone();
+//!         async move {
+//!             let request = reqwest::Request::try_from(request)?;
+//!             Ok::<_, reqwest::Error>(http::Response::from(http.execute(request).await?))
+//!         }
+//!     }));
+//! let request = http::Request::get("https://api.example.com/v1/items").body(reqwest::Body::from(""))?;
+//! let response = client.ready().await?.call(request).await?;
+//! ```
+//!
+//! Or, without a client span, propagate the current trace on a single `reqwest::RequestBuilder`:
+//!
+//! ```ignore
+//! let mut headers = http::HeaderMap::new();
+//! obs_core::propagation::inject(&opentelemetry::Context::current(), &mut headers);
+//! let response = reqwest::Client::new().get(url).headers(headers).send().await?;
+//! ```
+
+mod future;
+mod labels;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::ClientLayer;
+pub use service::Client;
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::Future;
+    use std::task::{Context, Waker};
+
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    use super::*;
+
+    fn request() -> http::Request<()> {
+        http::Request::get("http://example.com/?token=t")
+            .body(())
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn results_pass_through_before_init() {
+        let ok = service_fn(|_: http::Request<()>| async {
+            let mut response = http::Response::new("body");
+            *response.status_mut() = http::StatusCode::IM_A_TEAPOT;
+            Ok::<_, Infallible>(response)
+        });
+        let mut client = ClientLayer::new().layer(ok);
+        let response = client.ready().await.unwrap().call(request()).await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::IM_A_TEAPOT);
+        assert_eq!(*response.body(), "body");
+
+        let failing = service_fn(|_: http::Request<()>| async {
+            Err::<http::Response<()>, _>(std::io::Error::other("boom"))
+        });
+        let mut client = ClientLayer::new().with_propagation(false).layer(failing);
+        let error = client
+            .ready()
+            .await
+            .unwrap()
+            .call(request())
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "boom");
+    }
+
+    #[test]
+    fn a_dropped_call_does_not_panic() {
+        let pending = service_fn(|_: http::Request<()>| {
+            std::future::pending::<Result<http::Response<()>, Infallible>>()
+        });
+        let mut client = ClientLayer::new().layer(pending);
+        let mut future = Box::pin(client.call(request()));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        drop(future);
+        assert!(format!("{client:?}").starts_with("Client"));
+    }
+}

@@ -1,0 +1,234 @@
+//! The [`Client`] service: opens the client span, injects its context, calls the inner service.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use http::{Request, Response, Uri, header};
+use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer as _};
+use opentelemetry::{Context, KeyValue};
+use tower_service::Service;
+
+use super::future::{ResponseFuture, State};
+use super::labels::{self, ServerHandles};
+
+/// Instruments outgoing HTTP requests; see the [module docs](super).
+///
+/// Built by [`ClientLayer`](super::ClientLayer).
+#[derive(Clone)]
+pub struct Client<S> {
+    inner: S,
+    propagate: bool,
+}
+
+impl<S> Client<S> {
+    pub(crate) fn new(inner: S, propagate: bool) -> Self {
+        Self { inner, propagate }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("inner", &self.inner)
+            .field("propagate", &self.propagate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Client<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let start = Instant::now();
+        let (method, method_name) = labels::method(req.method());
+        let (host, port) = target(&req);
+        let server = labels::server(host.unwrap_or(""));
+        let parent = Context::current();
+        let cx = match obs_core::trace::tracer() {
+            Some(tracer) => {
+                // The semantic conventions name a span with an unknown method `HTTP`.
+                let name = if method_name == "_OTHER" {
+                    "HTTP"
+                } else {
+                    method_name
+                };
+                let span = tracer
+                    .span_builder(name)
+                    .with_kind(SpanKind::Client)
+                    .start_with_context(tracer, &parent);
+                let cx = parent.with_span(span);
+                if cx.span().is_recording() {
+                    set_request_attributes(&cx, &req, method_name, host.map(|_| &server), port);
+                }
+                cx
+            }
+            None => parent,
+        };
+        if self.propagate {
+            obs_core::propagation::inject(&cx, req.headers_mut());
+        }
+        // Layers below (connection pools, retries, `tracing` spans) run inside the client span.
+        let future = {
+            let _attached = cx.clone().attach();
+            self.inner.call(req)
+        };
+        ResponseFuture::new(
+            future,
+            State {
+                cx,
+                start,
+                method,
+                server,
+            },
+        )
+    }
+}
+
+/// The request's attributes, set only on a recording span.
+fn set_request_attributes<B>(
+    cx: &Context,
+    req: &Request<B>,
+    method_name: &'static str,
+    server: Option<&Arc<ServerHandles>>,
+    port: Option<u16>,
+) {
+    let span = cx.span();
+    let url = req.uri().to_string();
+    span.set_attribute(KeyValue::new("http.request.method", method_name));
+    if method_name == "_OTHER" {
+        span.set_attribute(KeyValue::new(
+            "http.request.method_original",
+            req.method().as_str().to_owned(),
+        ));
+    }
+    if let Some(server) = server {
+        span.set_attribute(KeyValue::new("server.address", Arc::clone(server.name())));
+    }
+    if let Some(port) = port {
+        span.set_attribute(KeyValue::new("server.port", i64::from(port)));
+    }
+    span.set_attribute(KeyValue::new(
+        "url.full",
+        obs_core::redact::url(&url).into_owned(),
+    ));
+}
+
+/// The server's host (without IPv6 brackets) and port: from the URI, or from the `Host` header when
+/// the URI is relative. A missing port is the scheme's default.
+fn target<B>(req: &Request<B>) -> (Option<&str>, Option<u16>) {
+    let uri = req.uri();
+    if let Some(host) = uri.host() {
+        return (
+            Some(unbracket(host)),
+            uri.port_u16().or_else(|| default_port(uri)),
+        );
+    }
+    let Some(value) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (None, None);
+    };
+    let Ok(authority) = value.parse::<http::uri::Authority>() else {
+        return (None, None);
+    };
+    // The host borrows from the header value, not from the parsed authority.
+    let host_port = value.rsplit_once('@').map_or(value, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map_or(rest, |(h, _)| h),
+        None => host_port.split_once(':').map_or(host_port, |(h, _)| h),
+    };
+    (
+        Some(host),
+        authority.port_u16().or_else(|| default_port(uri)),
+    )
+}
+
+fn unbracket(host: &str) -> &str {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+}
+
+fn default_port(uri: &Uri) -> Option<u16> {
+    match uri.scheme_str() {
+        Some("http" | "ws") => Some(80),
+        Some("https" | "wss") => Some(443),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_table() {
+        type Case = (
+            &'static str,
+            Option<&'static str>,
+            (Option<&'static str>, Option<u16>),
+        );
+        let cases: [Case; 8] = [
+            (
+                "http://example.com/a",
+                None,
+                (Some("example.com"), Some(80)),
+            ),
+            (
+                "https://example.com/a",
+                None,
+                (Some("example.com"), Some(443)),
+            ),
+            (
+                "http://example.com:8080/",
+                None,
+                (Some("example.com"), Some(8080)),
+            ),
+            ("http://[::1]:9000/", None, (Some("::1"), Some(9000))),
+            ("http://u:p@10.0.0.1/", None, (Some("10.0.0.1"), Some(80))),
+            (
+                "/relative",
+                Some("api.local:81"),
+                (Some("api.local"), Some(81)),
+            ),
+            ("/relative", Some("not a host"), (None, None)),
+            ("/relative", None, (None, None)),
+        ];
+        for (uri, host_header, expected) in cases {
+            let mut builder = Request::get(uri);
+            if let Some(h) = host_header {
+                builder = builder.header(header::HOST, h);
+            }
+            let req = builder.body(()).unwrap();
+            assert_eq!(target(&req), expected, "{uri} {host_header:?}");
+        }
+    }
+}
