@@ -79,30 +79,45 @@ impl TextMapPropagator for W3CPropagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let mut cx = cx.clone();
-        // A repeated traceparent is invalid (W3C Trace Context 3.2): no parent is taken from it.
-        let parents = extractor.get_all(TRACEPARENT).unwrap_or_default();
-        if let [value] = parents.as_slice()
-            && let Some(parsed) = traceparent::parse(value)
-        {
-            let state = extractor
-                .get_all(TRACESTATE)
-                .and_then(tracestate::parse)
-                .unwrap_or(TraceState::NONE);
-            cx = cx.with_remote_span_context(traceparent::remote_context(parsed, state));
-        }
-        if let Some(values) = extractor.get_all(BAGGAGE) {
-            let bag = baggage::parse(values);
-            if !bag.is_empty() {
-                cx = cx.with_baggage(bag);
-            }
-        }
-        cx
+        let values = |name| extractor.get_all(name).unwrap_or_default().into_iter();
+        extract_values(cx, values(TRACEPARENT), values(TRACESTATE), values(BAGGAGE))
     }
 
     fn fields(&self) -> FieldIter<'_> {
         FieldIter::new(FIELDS.as_slice())
     }
+}
+
+impl W3CPropagator {
+    /// Extracts from an [`http::HeaderMap`] without the `Extractor` indirection: no allocation
+    /// unless a `tracestate` or `baggage` is present. The result is a child of `cx`.
+    pub fn extract_headers(&self, cx: &Context, headers: &http::HeaderMap) -> Context {
+        let values = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+        extract_values(cx, values(TRACEPARENT), values(TRACESTATE), values(BAGGAGE))
+    }
+}
+
+fn extract_values<'a>(
+    cx: &Context,
+    mut parents: impl Iterator<Item = &'a str>,
+    states: impl Iterator<Item = &'a str>,
+    mut bags: impl Iterator<Item = &'a str>,
+) -> Context {
+    let mut cx = cx.clone();
+    // A repeated traceparent is invalid (W3C Trace Context 3.2): no parent is taken from it.
+    if let (Some(value), None) = (parents.next(), parents.next())
+        && let Some(parsed) = traceparent::parse(value)
+    {
+        let state = tracestate::parse(states).unwrap_or(TraceState::NONE);
+        cx = cx.with_remote_span_context(traceparent::remote_context(parsed, state));
+    }
+    if let Some(first) = bags.next() {
+        let bag = baggage::parse(std::iter::once(first).chain(bags));
+        if !bag.is_empty() {
+            cx = cx.with_baggage(bag);
+        }
+    }
+    cx
 }
 
 #[cfg(test)]

@@ -145,3 +145,34 @@ fn span_context_format_masks_unknown_flags() {
     );
     assert!(traceparent::format(&cx).ends_with("-03"));
 }
+
+#[test]
+fn header_map_fast_path_matches_the_extractor_path() {
+    let cases: Vec<Vec<(&'static str, &str)>> = vec![
+        vec![(TRACEPARENT, PARENT)],
+        vec![(TRACEPARENT, PARENT), (TRACEPARENT, PARENT)],
+        vec![
+            (TRACEPARENT, PARENT),
+            (TRACESTATE, "a=1"),
+            (TRACESTATE, "b=2"),
+        ],
+        vec![(TRACEPARENT, PARENT), (TRACESTATE, "A=1")],
+        vec![
+            (TRACEPARENT, "00-bad"),
+            (BAGGAGE, "k=v"),
+            (BAGGAGE, "k2=v2"),
+        ],
+        vec![],
+    ];
+    for case in cases {
+        let map = headers(&case);
+        let slow = W3CPropagator::new().extract(&HeaderExtractor(&map));
+        let fast = W3CPropagator::new().extract_headers(&Context::new(), &map);
+        assert_eq!(
+            slow.span().span_context(),
+            fast.span().span_context(),
+            "{case:?}"
+        );
+        assert_eq!(slow.baggage().len(), fast.baggage().len(), "{case:?}");
+    }
+}

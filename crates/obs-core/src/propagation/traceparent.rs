@@ -32,7 +32,7 @@ pub fn parse(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
     if v[2] != b'-' || v[35] != b'-' || v[52] != b'-' {
         return None;
     }
-    let trace_id = hex_u128(&v[3..35])?;
+    let trace_id = parse_hex_u128(&v[3..35])?;
     let span_id = hex_u64(&v[36..52])?;
     let flags = hex_u8(&v[53..55])?;
     if trace_id == 0 || span_id == 0 {
@@ -47,12 +47,38 @@ pub fn parse(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
 
 /// Formats a span context as a version-00 `traceparent` value.
 pub fn format(cx: &SpanContext) -> String {
-    format!(
-        "00-{}-{}-{:02x}",
-        cx.trace_id(),
-        cx.span_id(),
-        cx.trace_flags().to_u8() & KNOWN_FLAGS
-    )
+    let bytes = encode(cx);
+    // The buffer holds only ASCII hex digits and dashes.
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Encodes a span context as a version-00 `traceparent` value into a fixed buffer, without
+/// allocating (for hot paths that build a header value from it).
+pub fn encode(cx: &SpanContext) -> [u8; LEN_V00] {
+    let mut out = [b'-'; LEN_V00];
+    out[0] = b'0';
+    out[1] = b'0';
+    write_hex(&mut out[3..35], &cx.trace_id().to_bytes());
+    write_hex(&mut out[36..52], &cx.span_id().to_bytes());
+    write_hex(&mut out[53..55], &[cx.trace_flags().to_u8() & KNOWN_FLAGS]);
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `bytes` as lowercase hex into `out`, which is exactly twice as long.
+pub(crate) fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0x0f)];
+    }
+}
+
+/// 128 bits as 32 lowercase hex characters, without going through `fmt`.
+pub fn hex_u128(n: u128) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    write_hex(&mut out, &n.to_be_bytes());
+    out
 }
 
 /// Builds the remote span context of a parsed header.
@@ -80,7 +106,7 @@ fn hex_u64(s: &[u8]) -> Option<u64> {
         .try_fold(0u64, |acc, &b| Some(acc << 4 | u64::from(hex_digit(b)?)))
 }
 
-fn hex_u128(s: &[u8]) -> Option<u128> {
+fn parse_hex_u128(s: &[u8]) -> Option<u128> {
     s.iter()
         .try_fold(0u128, |acc, &b| Some(acc << 4 | u128::from(hex_digit(b)?)))
 }

@@ -14,14 +14,13 @@ use opentelemetry::trace::TraceContextExt as _;
 use pin_project_lite::pin_project;
 
 use super::body::ObsBody;
-use super::request_id::{X_CORRELATION_ID, X_REQUEST_ID};
+use super::request_id::{TRACEPARENT, X_CORRELATION_ID, X_REQUEST_ID};
 use super::service::panic_response;
 use super::state::{End, RequestState};
 
 /// The ids written on the response.
 pub(crate) struct Ids {
-    pub(crate) request: Arc<str>,
-    pub(crate) correlation: Arc<str>,
+    pub(crate) ids: Option<(Arc<str>, Arc<str>)>,
     pub(crate) traceparent: bool,
 }
 
@@ -94,7 +93,7 @@ where
         let result = match this.inner.as_mut().as_pin_mut() {
             Some(inner) if this.panic.is_none() => {
                 let polled = {
-                    let _attached = state.cx.clone().attach();
+                    let _attached = state.cx.as_ref().map(|cx| cx.clone().attach());
                     catch_unwind(AssertUnwindSafe(|| inner.poll(task)))
                 };
                 match polled {
@@ -140,21 +139,23 @@ where
 
 fn write_ids<B>(response: &mut Response<B>, ids: &Ids, state: &RequestState) {
     let headers = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&ids.request) {
-        headers.insert(X_REQUEST_ID, v);
+    if let Some((request, correlation)) = &ids.ids {
+        if let Ok(v) = HeaderValue::from_str(request) {
+            headers.insert(X_REQUEST_ID, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(correlation) {
+            headers.insert(X_CORRELATION_ID, v);
+        }
     }
-    if let Ok(v) = HeaderValue::from_str(&ids.correlation) {
-        headers.insert(X_CORRELATION_ID, v);
-    }
-    if ids.traceparent {
-        let span = state.cx.span();
+    if let Some(cx) = state.cx.as_ref().filter(|_| ids.traceparent) {
+        let span = cx.span();
         let sc = span.span_context();
         if let Some(v) = sc
             .is_valid()
-            .then(|| HeaderValue::from_str(&traceparent::format(sc)).ok())
+            .then(|| HeaderValue::from_bytes(&traceparent::encode(sc)).ok())
             .flatten()
         {
-            headers.insert("traceparent", v);
+            headers.insert(TRACEPARENT, v);
         }
     }
 }

@@ -29,6 +29,8 @@ type Sampler = Arc<dyn Fn(&RequestHead<'_>) -> Option<f64> + Send + Sync>;
 pub(crate) struct Config {
     pub(crate) spans: bool,
     pub(crate) metrics: bool,
+    pub(crate) request_ids: bool,
+    pub(crate) propagation: bool,
     pub(crate) skip_spans: Vec<String>,
     pub(crate) skip_metrics: Vec<String>,
     pub(crate) response_traceparent: bool,
@@ -53,6 +55,8 @@ impl std::fmt::Debug for HttpLayer {
         f.debug_struct("HttpLayer")
             .field("spans", &self.config.spans)
             .field("metrics", &self.config.metrics)
+            .field("request_ids", &self.config.request_ids)
+            .field("propagation", &self.config.propagation)
             .field("skip_spans", &self.config.skip_spans)
             .field("skip_metrics", &self.config.skip_metrics)
             .finish_non_exhaustive()
@@ -75,6 +79,8 @@ impl HttpLayer {
             config: Arc::new(Config {
                 spans: true,
                 metrics: true,
+                request_ids: true,
+                propagation: true,
                 skip_spans: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
                 skip_metrics: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
                 response_traceparent: true,
@@ -94,9 +100,25 @@ impl HttpLayer {
         self
     }
 
-    /// Records metrics only: no spans are created (ids and propagation still work).
+    /// Records metrics only: no span, no request or correlation id, no context extraction. The
+    /// cheapest configuration, for services that only want the RED metrics.
     pub fn metrics_only(self) -> Self {
-        self.edit(|c| c.spans = false)
+        self.edit(|c| {
+            c.spans = false;
+            c.request_ids = false;
+            c.propagation = false;
+        })
+    }
+
+    /// Turns request and correlation ids on or off (default on).
+    pub fn request_ids(self, on: bool) -> Self {
+        self.edit(|c| c.request_ids = on)
+    }
+
+    /// Turns the extraction of the caller's `traceparent`, `tracestate` and `baggage` on or off
+    /// (default on). Off, every request starts a new trace.
+    pub fn propagation(self, on: bool) -> Self {
+        self.edit(|c| c.propagation = on)
     }
 
     /// Turns span creation on or off (default on).

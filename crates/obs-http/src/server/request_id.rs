@@ -5,10 +5,14 @@ use std::sync::Arc;
 
 use http::HeaderValue;
 
+use http::HeaderName;
+
 /// The request id header.
-pub const X_REQUEST_ID: &str = "x-request-id";
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The correlation id header.
-pub const X_CORRELATION_ID: &str = "x-correlation-id";
+pub const X_CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+/// The `traceparent` header, as a name built once.
+pub(crate) const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The longest id accepted from a caller.
 pub const MAX_ID_LEN: usize = 128;
@@ -75,8 +79,9 @@ pub(crate) fn valid(value: &HeaderValue) -> Option<&str> {
 
 /// A new id: 128 random bits as 32 lowercase hex characters.
 pub(crate) fn generate() -> Arc<str> {
-    let n: u128 = rand::random();
-    Arc::from(format!("{n:032x}"))
+    let hex = obs_core::propagation::traceparent::hex_u128(rand::random());
+    // Hex digits are ASCII, so this never fails.
+    Arc::from(std::str::from_utf8(&hex).unwrap_or("0"))
 }
 
 #[cfg(test)]

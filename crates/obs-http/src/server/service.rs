@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use http::{Request, Response};
-use obs_core::propagation::{HeaderExtractor, W3CPropagator};
+use obs_core::propagation::W3CPropagator;
 use obs_core::sampler::SamplingOverride;
-use opentelemetry::propagation::TextMapPropagator as _;
+use opentelemetry::Context;
 use opentelemetry::trace::{SpanKind, TraceContextExt as _, Tracer as _};
 use tower_service::Service;
 
@@ -59,72 +59,88 @@ where
         let want_span = config.spans && !config.skip_spans.iter().any(|p| p == path);
         let want_metrics = config.metrics && !config.skip_metrics.iter().any(|p| p == path);
         let method = method_label(req.method());
-
-        let request_id: Arc<str> = match req.headers().get(X_REQUEST_ID).and_then(request_id::valid)
-        {
-            Some(id) => Arc::from(id),
-            None => request_id::generate(),
-        };
-        let correlation_id: Arc<str> = match req
-            .headers()
-            .get(X_CORRELATION_ID)
-            .and_then(request_id::valid)
-        {
-            Some(id) => Arc::from(id),
-            None => request_id.clone(),
-        };
+        let ids = config.request_ids.then(|| request_ids(&req));
 
         // The caller's context; a malformed header yields none and the request goes on as a root.
-        let mut parent = W3CPropagator::new().extract(&HeaderExtractor(req.headers()));
-        parent = obs_core::trace::CorrelationId::new(correlation_id.clone()).attach_to(&parent);
-        let user = config.user.and_then(|read| read(req.extensions()));
-        if let Some(ratio) = sampling_override(config, &req, user.as_ref()) {
-            parent = SamplingOverride::ratio(ratio).attach_to(&parent);
+        let mut parent = if config.propagation {
+            Some(W3CPropagator::new().extract_headers(&Context::new(), req.headers()))
+        } else {
+            None
+        };
+        if let Some((_, correlation)) = &ids {
+            let cx = parent.as_ref().map_or_else(Context::new, Clone::clone);
+            parent = Some(obs_core::trace::CorrelationId::new(correlation.clone()).attach_to(&cx));
         }
 
         let matched = req.extensions().get::<MatchedPath>().cloned();
         let route = matched.as_ref().map(MatchedPath::as_str);
-        let cx = match obs_core::trace::tracer().filter(|_| want_span) {
-            Some(tracer) => {
-                let span = tracer
-                    .span_builder(attributes::span_name(method, route))
-                    .with_kind(SpanKind::Server)
-                    .start_with_context(tracer, &parent);
-                let cx = parent.with_span(span);
-                let span = cx.span();
-                if span.is_recording() {
-                    span.set_attributes(attributes::request(
-                        &req,
-                        config,
-                        route,
-                        (&request_id, &correlation_id),
-                        user.as_ref(),
-                    ));
-                }
-                cx
+        let tracer = obs_core::trace::tracer().filter(|_| want_span);
+        if let Some(tracer) = tracer {
+            let user = config.user.and_then(|read| read(req.extensions()));
+            let mut base = parent.take().unwrap_or_default();
+            if let Some(ratio) = sampling_override(config, &req, user.as_ref()) {
+                base = SamplingOverride::ratio(ratio).attach_to(&base);
             }
-            None => parent,
-        };
+            let span = tracer
+                .span_builder(attributes::span_name(method, route))
+                .with_kind(SpanKind::Server)
+                .start_with_context(tracer, &base);
+            let cx = base.with_span(span);
+            let span = cx.span();
+            if span.is_recording() {
+                let no_ids = (Default::default(), Default::default());
+                let (request_id, correlation_id) = ids.as_ref().unwrap_or(&no_ids);
+                span.set_attributes(attributes::request(
+                    &req,
+                    config,
+                    route,
+                    (request_id, correlation_id),
+                    user.as_ref(),
+                ));
+            }
+            parent = Some(cx);
+        }
 
         let handles =
             want_metrics.then(|| config.handles.get(method, route.unwrap_or("unmatched")));
         let request_size = attributes::content_length(req.headers());
-        let state = RequestState::new(cx.clone(), start, handles, config.clone(), request_size);
+        let state = RequestState::new(parent, start, handles, config.clone(), request_size);
         let ids = Ids {
-            request: request_id.clone(),
-            correlation: correlation_id.clone(),
-            traceparent: config.response_traceparent,
+            // Only a span of ours may be named on the response, never the caller's.
+            traceparent: config.response_traceparent && tracer.is_some(),
+            ids: ids.map(|(request, correlation)| {
+                req.extensions_mut()
+                    .insert(RequestId::from_arc(request.clone()));
+                req.extensions_mut()
+                    .insert(CorrelationId::from_arc(correlation.clone()));
+                (request, correlation)
+            }),
         };
-        req.extensions_mut().insert(RequestId::from_arc(request_id));
-        req.extensions_mut()
-            .insert(CorrelationId::from_arc(correlation_id));
 
         let called = {
-            let _attached = cx.attach();
+            let _attached = state.cx.as_ref().map(|cx| cx.clone().attach());
             catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
         };
         ResponseFuture::new(called, state, ids)
     }
+}
+
+/// The request id (the caller's if valid, else new) and the correlation id (the caller's if valid,
+/// else the request id).
+fn request_ids<B>(req: &Request<B>) -> (Arc<str>, Arc<str>) {
+    let request: Arc<str> = match req.headers().get(X_REQUEST_ID).and_then(request_id::valid) {
+        Some(id) => Arc::from(id),
+        None => request_id::generate(),
+    };
+    let correlation = match req
+        .headers()
+        .get(X_CORRELATION_ID)
+        .and_then(request_id::valid)
+    {
+        Some(id) => Arc::from(id),
+        None => request.clone(),
+    };
+    (request, correlation)
 }
 
 /// The per-request sampling ratio: the user's sampler first, then the role table.

@@ -23,7 +23,9 @@ pub(crate) enum End {
 
 /// The span context, the metric handles and the timing of one request.
 pub(crate) struct RequestState {
-    pub(crate) cx: Context,
+    /// The request's context (span, caller's context, correlation id); `None` when the layer has
+    /// nothing to carry (metrics only), so nothing is attached on each poll.
+    pub(crate) cx: Option<Context>,
     start: Instant,
     handles: Option<Arc<RouteHandles>>,
     config: Arc<Config>,
@@ -33,7 +35,7 @@ pub(crate) struct RequestState {
 
 impl RequestState {
     pub(crate) fn new(
-        cx: Context,
+        cx: Option<Context>,
         start: Instant,
         handles: Option<Arc<RouteHandles>>,
         config: Arc<Config>,
@@ -54,7 +56,13 @@ impl RequestState {
 
     /// Records the response head on the span: status, error state, recorded headers.
     pub(crate) fn on_response(&mut self, end: End, headers: Option<&HeaderMap>) {
-        let span = self.cx.span();
+        let status = match &end {
+            End::Status(s) => *s,
+            End::Error(_) | End::Panic(_) => 500,
+        };
+        self.status = status;
+        let Some(cx) = &self.cx else { return };
+        let span = cx.span();
         let (status, error_type): (u16, Option<String>) = match end {
             End::Status(s) => (s, (s >= 500).then(|| s.to_string())),
             End::Error(t) => (500, Some(t.to_owned())),
@@ -71,7 +79,6 @@ impl RequestState {
                 (500, Some("panic".to_owned()))
             }
         };
-        self.status = status;
         if span.is_recording() {
             span.set_attribute(KeyValue::new(
                 "http.response.status_code",
@@ -93,14 +100,14 @@ impl RequestState {
 
     /// Ends the span and records the metrics, once the response body is done (or dropped).
     pub(crate) fn finish(self, response_bytes: u64) {
-        let span = self.cx.span();
-        if span.is_recording() {
-            span.set_attribute(KeyValue::new(
-                "http.response.body.size",
-                response_bytes as i64,
-            ));
+        if let Some(cx) = &self.cx {
+            let span = cx.span();
+            if span.is_recording() {
+                let size = KeyValue::new("http.response.body.size", response_bytes as i64);
+                span.set_attribute(size);
+            }
+            span.end();
         }
-        span.end();
         if let Some(handles) = &self.handles {
             let elapsed_ms = self.start.elapsed().as_secs_f64() * 1_000.0;
             handles.latency.record(elapsed_ms);
