@@ -9,7 +9,8 @@ pub const MAX_MEMBERS: usize = 32;
 ///
 /// Empty list-members are ignored. The whole `tracestate` is dropped (`None`) when any member is
 /// invalid (key or value grammar), a key appears twice, or there are more than 32 members; the
-/// `traceparent` stays valid in every case.
+/// `traceparent` stays valid in every case. A valid key that opentelemetry's `TraceState` cannot
+/// hold (a 14-character system id) is the one member left out.
 pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<TraceState> {
     let mut members: Vec<(&str, &str)> = Vec::new();
     for value in values {
@@ -31,7 +32,21 @@ pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<TraceState
     if members.is_empty() {
         return Some(TraceState::NONE);
     }
-    TraceState::from_key_value(members).ok()
+    TraceState::from_key_value(members.iter().copied())
+        .ok()
+        .or_else(|| representable(&members))
+}
+
+/// The members `TraceState` can hold, in order.
+///
+/// Every member here is valid by the spec, but opentelemetry's `TraceState` rejects a key whose
+/// system id (after `@`) has the 14 characters the spec allows (an off-by-one upstream). Dropping
+/// that member alone keeps the rest of the vendors' state instead of losing all of it.
+fn representable(members: &[(&str, &str)]) -> Option<TraceState> {
+    let kept = members
+        .iter()
+        .filter(|member| TraceState::from_key_value([**member]).is_ok());
+    TraceState::from_key_value(kept.copied()).ok()
 }
 
 fn key_char(b: u8) -> bool {
@@ -131,5 +146,36 @@ mod tests {
         }
         let too_many: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
         assert!(parse([too_many.join(",").as_str()]).is_none());
+    }
+
+    #[test]
+    fn key_length_limits() {
+        let longest = format!("{}=1", "k".repeat(256));
+        let longest_tenant = format!("{}@sys=1", "t".repeat(241));
+        for case in [
+            longest.as_str(),
+            longest_tenant.as_str(),
+            "t@vvvvvvvvvvvvvv=1",
+        ] {
+            assert!(parse(["ok=1", case]).is_some(), "{case}");
+        }
+        let too_long = format!("{}=1", "k".repeat(257));
+        let tenant_too_long = format!("{}@sys=1", "t".repeat(242));
+        for case in [
+            too_long.as_str(),
+            tenant_too_long.as_str(),
+            "t@vvvvvvvvvvvvvvv=1",
+        ] {
+            assert!(parse(["ok=1", case]).is_none(), "{case}");
+        }
+    }
+
+    #[test]
+    fn a_14_character_system_id_keeps_the_other_members() {
+        // Valid by the spec, but opentelemetry's TraceState cannot hold it: only that member goes.
+        let key = format!("{}@{}", "t".repeat(241), "v".repeat(14));
+        assert!(valid_key(&key));
+        let ts = parse(["foo=1", &format!("{key}=1"), "bar=2"]).unwrap();
+        assert_eq!(ts.header(), "foo=1,bar=2");
     }
 }

@@ -1,0 +1,31 @@
+//! The W3C Trace Context test-suite service (see the [`w3c_service`] library for what it does).
+//!
+//! Run it, then point the suite (w3c/trace-context, folder `test/`) at it:
+//!
+//! ```text
+//! cargo run -p obs-examples --bin w3c_tracecontext -- 127.0.0.1:5000
+//! STRICT_LEVEL=2 python test.py http://127.0.0.1:5000/test
+//! ```
+//!
+//! Every trace is sampled (`always_on`), so the callbacks keep the caller's flags. Spans are exported
+//! only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; logs show warnings and errors.
+
+use obs_core::{ObsConfig, SamplerConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:5000".to_owned());
+    let config = ObsConfig::builder_from_env()?
+        .service_name("w3c-tracecontext")
+        .sampler(SamplerConfig::AlwaysOn)
+        .log_filter("warn")
+        .build();
+    let _guard = obs_core::init(config)?;
+
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("listening on http://{}/test", listener.local_addr()?);
+    axum::serve(listener, w3c_service::app()).await?;
+    Ok(())
+}
