@@ -141,7 +141,7 @@ fn tracestate(headers: &HeaderMap) -> Option<String> {
 /// Runs `test` with obs installed as the example installs it and a fresh harness.
 fn run<F: Future<Output = ()>>(test: impl FnOnce(Harness) -> F) {
     let config = ObsConfig::builder()
-        .sampler(SamplerConfig::AlwaysOn)
+        .sampler(SamplerConfig::ParentBasedAlwaysOn)
         .log_filter("warn")
         .build();
     let _guard = obs_core::init(config).unwrap();
@@ -175,6 +175,14 @@ fn callbacks_carry_the_trace() {
                     tracestate(callback).as_deref(),
                     Some("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7,tenant@vendor=x")
                 );
+            }
+
+            // An unsampled caller stays unsampled downstream: the flags are kept.
+            let unsampled = format!("00-{TRACE}-{PARENT}-00");
+            for callback in h.call(&[("traceparent", &unsampled)], 2).await {
+                let tp = traceparent(&callback);
+                assert_eq!((tp.trace.as_str(), tp.flags.as_str()), (TRACE, "00"));
+                assert_ne!(tp.span, PARENT);
             }
 
             // Without a traceparent the service starts one trace for all its callbacks.

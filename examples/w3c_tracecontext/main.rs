@@ -7,7 +7,8 @@
 //! STRICT_LEVEL=2 python test.py http://127.0.0.1:5000/test
 //! ```
 //!
-//! Every trace is sampled (`always_on`), so the callbacks keep the caller's flags. Spans are exported
+//! The sampler follows the caller (`parentbased_always_on`), so the callbacks keep the caller's
+//! sampled flag, and a trace the service starts is sampled. Spans are exported
 //! only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; logs show warnings and errors.
 
 use obs_core::{ObsConfig, SamplerConfig};
@@ -19,7 +20,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "127.0.0.1:5000".to_owned());
     let config = ObsConfig::builder_from_env()?
         .service_name("w3c-tracecontext")
-        .sampler(SamplerConfig::AlwaysOn)
+        .sampler(SamplerConfig::ParentBasedAlwaysOn)
         .log_filter("warn")
         .build();
     let _guard = obs_core::init(config)?;
