@@ -88,8 +88,9 @@ where
             LogFormat::Text => {
                 let mut line = String::with_capacity(256);
                 self.text.format_event(ctx, Writer::new(&mut line), event)?;
-                let line = line.trim_end_matches('\n');
-                writer.write_str(line)?;
+                // Libraries log URLs, authorities and headers; what leaves the process is redacted.
+                let line = crate::redact::text(line.trim_end_matches('\n'));
+                writer.write_str(&line)?;
                 if let Some((trace_id, span_id)) = ids {
                     write!(writer, " trace_id={trace_id} span_id={span_id}")?;
                 }
@@ -108,6 +109,9 @@ where
                 obj.insert("target".into(), Value::String(meta.target().to_owned()));
                 let mut fields = JsonFields(Map::new());
                 event.record(&mut fields);
+                for (name, value) in fields.0.iter_mut() {
+                    redact_json_field(name, value);
+                }
                 if let Some(message) = fields.0.remove("message") {
                     obj.insert("message".into(), message);
                 }
@@ -136,6 +140,19 @@ where
                 let line = serde_json::to_string(&obj).map_err(|_| fmt::Error)?;
                 writeln!(writer, "{line}")
             }
+        }
+    }
+}
+
+/// Redacts a JSON log field: the whole value under a sensitive name, secrets inside strings.
+fn redact_json_field(name: &str, value: &mut Value) {
+    if name != "message"
+        && (crate::redact::is_sensitive_param(name) || crate::redact::is_sensitive_header(name))
+    {
+        *value = Value::String(crate::redact::REDACTED.to_owned());
+    } else if let Value::String(s) = value {
+        if let std::borrow::Cow::Owned(redacted) = crate::redact::text(s) {
+            *s = redacted;
         }
     }
 }

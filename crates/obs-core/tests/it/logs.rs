@@ -116,3 +116,59 @@ fn logs_work_without_an_exporter() {
         guard.shutdown().unwrap();
     });
 }
+
+#[test]
+fn secrets_in_log_lines_are_redacted_in_text_and_json() {
+    isolated(
+        "logs::secrets_in_log_lines_are_redacted_in_text_and_json",
+        || {
+            let capture = LogCapture::new();
+            let _guard = obs_core::init(
+                obs_core::ObsConfig::builder()
+                    .log_format(LogFormat::Text)
+                    .log_writer(capture.writer())
+                    .build(),
+            )
+            .unwrap();
+            let url = "postgres://app:pw-SECRET1@db:5432/app";
+            tracing::info!(
+                token = "SECRET2",
+                user = "bob",
+                "connecting to {url} with Bearer SECRET3"
+            );
+            tracing::info!(auth = "Authorization: Basic SECRET4", "header seen");
+            let text = capture.contents();
+            for secret in ["SECRET1", "SECRET2", "SECRET3", "SECRET4"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+            assert!(text.contains("user=\"bob\""), "{text}");
+            assert!(text.contains("postgres://[REDACTED]@db:5432/app"), "{text}");
+        },
+    );
+}
+
+#[test]
+fn secrets_in_json_log_fields_are_redacted() {
+    isolated("logs::secrets_in_json_log_fields_are_redacted", || {
+        let capture = LogCapture::new();
+        let _guard = obs_core::init(
+            obs_core::ObsConfig::builder()
+                .log_format(LogFormat::Json)
+                .log_writer(capture.writer())
+                .build(),
+        )
+        .unwrap();
+        tracing::info!(
+            password = "SECRET1",
+            url = "https://u:SECRET2@h/",
+            "calling with token=SECRET3"
+        );
+        let line = capture.lines_containing("calling").pop().unwrap();
+        for secret in ["SECRET1", "SECRET2", "SECRET3"] {
+            assert!(!line.contains(secret), "{secret} in {line}");
+        }
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["fields"]["password"], "[REDACTED]");
+        assert_eq!(value["fields"]["url"], "https://[REDACTED]@h/");
+    });
+}

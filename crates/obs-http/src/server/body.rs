@@ -30,7 +30,10 @@ pin_project! {
 
     impl<B> PinnedDrop for ObsBody<B> {
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
+            let mut this = this.project();
+            // Drop the inner body first, so what it records on the span (body capture) lands
+            // before the span ends.
+            this.kind.set(Kind::Empty);
             if let Some(state) = this.state.take() {
                 state.finish(*this.bytes);
             }
@@ -87,11 +90,18 @@ where
             }
             return Poll::Ready(None);
         };
-        let polled = body.poll_frame(cx);
+        let mut body = body;
+        let polled = body.as_mut().poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.bytes += data.len() as u64;
+                }
+                // The server stops polling a body that says it has ended: finish now.
+                if body.is_end_stream() {
+                    if let Some(state) = this.state.take() {
+                        state.finish(*this.bytes);
+                    }
                 }
             }
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {

@@ -14,6 +14,9 @@
 //!   `http_response_size_bytes`, with handles resolved once per route;
 //! - answers a panicking handler with a 500 and records the panic on the span.
 //!
+//! Headers are recorded only from an allow-list ([`HttpLayer::record_request_header`]), redacted
+//! even then; bodies only with the opt-in [`BodyCaptureLayer`], size-capped and redacted.
+//!
 //! Add it with `Router::layer`, so the route template is known:
 //!
 //! ```
@@ -26,6 +29,7 @@
 
 mod attributes;
 mod body;
+mod capture;
 mod future;
 mod handles;
 mod layer;
@@ -35,6 +39,7 @@ mod state;
 mod user;
 
 pub use body::ObsBody;
+pub use capture::{BodyCapture, BodyCaptureLayer, CaptureBody, CaptureFuture};
 pub use future::ResponseFuture;
 pub use layer::{HttpLayer, RequestHead};
 pub use request_id::{CorrelationId, MAX_ID_LEN, RequestId, X_CORRELATION_ID, X_REQUEST_ID};

@@ -404,7 +404,16 @@ fn ten_thousand_concurrent_requests_are_counted_exactly() {
                 }
                 assert_eq!(ok, N - N / 10);
             });
-            let snap = MetricsSnapshot::current();
+            // Scrape /metrics over HTTP, as Prometheus would.
+            let admin = h.serve(obs_http::admin::AdminRouter::new().build());
+            let (parts, text) = h.runtime.block_on(send(
+                &c,
+                Request::get(format!("http://{admin}/metrics"))
+                    .body(Body::empty())
+                    .unwrap(),
+            ));
+            assert_eq!(parts.status, 200);
+            let snap = MetricsSnapshot::parse(&text);
             let count = |route: &str, class: &str| {
                 snap.value(
                     "http_requests_total",

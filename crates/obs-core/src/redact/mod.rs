@@ -19,6 +19,12 @@ use std::sync::OnceLock;
 
 use http::HeaderMap;
 
+mod body;
+mod text;
+
+pub use body::{body, is_textual};
+pub use text::text;
+
 /// What a redacted value becomes.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -64,7 +70,7 @@ pub(crate) fn set_extra_sensitive_params(names: Vec<String>) {
     let _ = EXTRA_PARAMS.set(names);
 }
 
-fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
+pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
     haystack
         .as_bytes()
         .windows(needle.len())
