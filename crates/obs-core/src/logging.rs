@@ -150,10 +150,10 @@ fn redact_json_field(name: &str, value: &mut Value) {
         && (crate::redact::is_sensitive_param(name) || crate::redact::is_sensitive_header(name))
     {
         *value = Value::String(crate::redact::REDACTED.to_owned());
-    } else if let Value::String(s) = value {
-        if let std::borrow::Cow::Owned(redacted) = crate::redact::text(s) {
-            *s = redacted;
-        }
+    } else if let Value::String(s) = value
+        && let std::borrow::Cow::Owned(redacted) = crate::redact::text(s)
+    {
+        *s = redacted;
     }
 }
 

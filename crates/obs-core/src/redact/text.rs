@@ -63,13 +63,13 @@ pub fn text(input: &str) -> Cow<'_, str> {
             rest = &rest[end..];
             continue;
         }
-        if let Some(key) = word.strip_suffix(':') {
-            if sensitive_key(key.trim_start_matches(|c: char| !c.is_alphanumeric())) {
-                out.push_str(word);
-                redact_next = true;
-                rest = &rest[end..];
-                continue;
-            }
+        if let Some(key) = word.strip_suffix(':')
+            && sensitive_key(key.trim_start_matches(|c: char| !c.is_alphanumeric()))
+        {
+            out.push_str(word);
+            redact_next = true;
+            rest = &rest[end..];
+            continue;
         }
         if let Some(eq) = word.find('=') {
             let key = word[..eq].trim_start_matches(|c: char| !c.is_alphanumeric() && c != '_');

@@ -98,10 +98,10 @@ where
                     *this.bytes += data.len() as u64;
                 }
                 // The server stops polling a body that says it has ended: finish now.
-                if body.is_end_stream() {
-                    if let Some(state) = this.state.take() {
-                        state.finish(*this.bytes);
-                    }
+                if body.is_end_stream()
+                    && let Some(state) = this.state.take()
+                {
+                    state.finish(*this.bytes);
                 }
             }
             Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {

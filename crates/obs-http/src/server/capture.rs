@@ -153,10 +153,10 @@ impl<B: Body<Data = Bytes>> Body for CaptureBody<B> {
                     capture.push(data);
                 }
                 // The reader may stop at a body that says it has ended: record now.
-                if inner.is_end_stream() {
-                    if let Some(capture) = this.capture.take() {
-                        capture.record();
-                    }
+                if inner.is_end_stream()
+                    && let Some(capture) = this.capture.take()
+                {
+                    capture.record();
                 }
             }
             Poll::Ready(_) => {
