@@ -100,7 +100,7 @@ pub(crate) fn request<B>(
     req: &Request<B>,
     config: &Config,
     route: Option<&str>,
-    ids: (&str, &str),
+    ids: Option<(&str, &str)>,
     user: Option<&(Option<String>, Option<String>)>,
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(16);
@@ -156,8 +156,10 @@ pub(crate) fn request<B>(
     for name in &config.request_headers {
         attrs.extend(header_attribute("http.request.header", req.headers(), name));
     }
-    attrs.push(KeyValue::new("request_id", ids.0.to_owned()));
-    attrs.push(KeyValue::new("correlation_id", ids.1.to_owned()));
+    if let Some((request_id, correlation_id)) = ids {
+        attrs.push(KeyValue::new("request_id", request_id.to_owned()));
+        attrs.push(KeyValue::new("correlation_id", correlation_id.to_owned()));
+    }
     if let Some((id, role)) = user {
         if let Some(id) = id {
             attrs.push(KeyValue::new("user.id", id.clone()));

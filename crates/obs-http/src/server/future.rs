@@ -5,7 +5,6 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use http::{HeaderValue, Response};
@@ -20,7 +19,7 @@ use super::state::{End, RequestState};
 
 /// The ids written on the response.
 pub(crate) struct Ids {
-    pub(crate) ids: Option<(Arc<str>, Arc<str>)>,
+    pub(crate) ids: Option<(HeaderValue, HeaderValue)>,
     pub(crate) traceparent: bool,
 }
 
@@ -140,12 +139,8 @@ where
 fn write_ids<B>(response: &mut Response<B>, ids: &Ids, state: &RequestState) {
     let headers = response.headers_mut();
     if let Some((request, correlation)) = &ids.ids {
-        if let Ok(v) = HeaderValue::from_str(request) {
-            headers.insert(X_REQUEST_ID, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(correlation) {
-            headers.insert(X_CORRELATION_ID, v);
-        }
+        headers.insert(X_REQUEST_ID, request.clone());
+        headers.insert(X_CORRELATION_ID, correlation.clone());
     }
     if let Some(cx) = state.cx.as_ref().filter(|_| ids.traceparent) {
         let span = cx.span();

@@ -1,7 +1,6 @@
 //! Request and correlation ids: reused when the caller sent a valid one, generated otherwise.
 
 use std::fmt;
-use std::sync::Arc;
 
 use http::HeaderValue;
 
@@ -29,35 +28,41 @@ pub const MAX_ID_LEN: usize = 128;
 /// let app: Router = Router::new().route("/", get(handler)).layer(obs_http::HttpLayer::new());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct RequestId(Arc<str>);
+pub struct RequestId(HeaderValue);
 
 /// The correlation id of a request (the caller's `X-Correlation-ID`, or the request id), in the
 /// request's extensions for handlers.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CorrelationId(Arc<str>);
+pub struct CorrelationId(HeaderValue);
 
 macro_rules! id_impls {
     ($t:ident) => {
         impl $t {
             /// The id.
             pub fn as_str(&self) -> &str {
+                // Ids are validated (or generated) as visible ASCII.
+                self.0.to_str().unwrap_or_default()
+            }
+
+            /// The id as a header value (cheap to clone: the bytes are shared).
+            pub fn header_value(&self) -> &HeaderValue {
                 &self.0
             }
 
-            pub(crate) fn from_arc(id: Arc<str>) -> Self {
+            pub(crate) fn from_value(id: HeaderValue) -> Self {
                 Self(id)
             }
         }
 
         impl fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
 
         impl fmt::Debug for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($t)).field(&&*self.0).finish()
+                f.debug_tuple(stringify!($t)).field(&self.as_str()).finish()
             }
         }
     };
@@ -67,21 +72,21 @@ id_impls!(RequestId);
 id_impls!(CorrelationId);
 
 /// Whether a caller-supplied id may be reused: 1 to 128 characters of `A-Z a-z 0-9 - _ . : /`.
-pub(crate) fn valid(value: &HeaderValue) -> Option<&str> {
+pub(crate) fn valid(value: &HeaderValue) -> Option<&HeaderValue> {
     let bytes = value.as_bytes();
     let ok = !bytes.is_empty()
         && bytes.len() <= MAX_ID_LEN
         && bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'));
-    if ok { value.to_str().ok() } else { None }
+    ok.then_some(value)
 }
 
 /// A new id: 128 random bits as 32 lowercase hex characters.
-pub(crate) fn generate() -> Arc<str> {
+pub(crate) fn generate() -> HeaderValue {
     let hex = obs_core::propagation::traceparent::hex_u128(rand::random());
-    // Hex digits are ASCII, so this never fails.
-    Arc::from(std::str::from_utf8(&hex).unwrap_or("0"))
+    HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&hex))
+        .unwrap_or(HeaderValue::from_static("0"))
 }
 
 #[cfg(test)]
@@ -92,7 +97,8 @@ mod tests {
     fn reuses_only_safe_bounded_ids() {
         let ok = ["abc", "req-1_2.3:4/5", &"a".repeat(128)];
         for id in ok {
-            assert_eq!(valid(&HeaderValue::from_str(id).unwrap()), Some(id));
+            let v = HeaderValue::from_str(id).unwrap();
+            assert_eq!(valid(&v), Some(&v));
         }
         let long = "a".repeat(129);
         let bad = [
@@ -118,6 +124,6 @@ mod tests {
         let b = generate();
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+        assert!(a.as_bytes().iter().all(|c| c.is_ascii_hexdigit()));
     }
 }

@@ -6,7 +6,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use axum::extract::MatchedPath;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use obs_core::propagation::W3CPropagator;
 use obs_core::sampler::SamplingOverride;
 use opentelemetry::Context;
@@ -69,7 +69,8 @@ where
         };
         if let Some((_, correlation)) = &ids {
             let cx = parent.as_ref().map_or_else(Context::new, Clone::clone);
-            parent = Some(obs_core::trace::CorrelationId::new(correlation.clone()).attach_to(&cx));
+            let id = obs_core::trace::CorrelationId::new(correlation.to_str().unwrap_or_default());
+            parent = Some(id.attach_to(&cx));
         }
 
         let matched = req.extensions().get::<MatchedPath>().cloned();
@@ -77,24 +78,32 @@ where
         let tracer = obs_core::trace::tracer().filter(|_| want_span);
         if let Some(tracer) = tracer {
             let user = config.user.and_then(|read| read(req.extensions()));
-            let mut base = parent.take().unwrap_or_default();
-            if let Some(ratio) = sampling_override(config, &req, user.as_ref()) {
-                base = SamplingOverride::ratio(ratio).attach_to(&base);
-            }
-            let span = tracer
-                .span_builder(attributes::span_name(method, route))
-                .with_kind(SpanKind::Server)
-                .start_with_context(tracer, &base);
+            let base = parent.take().unwrap_or_default();
+            let start_span = || {
+                tracer
+                    .span_builder(attributes::span_name(method, route))
+                    .with_kind(SpanKind::Server)
+                    .start_with_context(tracer, &base)
+            };
+            // The override is scoped to this thread while the span starts: no Context allocation.
+            let span = match sampling_override(config, &req, user.as_ref()) {
+                Some(ratio) => SamplingOverride::ratio(ratio).scope(start_span),
+                None => start_span(),
+            };
             let cx = base.with_span(span);
             let span = cx.span();
             if span.is_recording() {
-                let no_ids = (Default::default(), Default::default());
-                let (request_id, correlation_id) = ids.as_ref().unwrap_or(&no_ids);
+                let str_ids = ids.as_ref().map(|(r, c)| {
+                    (
+                        r.to_str().unwrap_or_default(),
+                        c.to_str().unwrap_or_default(),
+                    )
+                });
                 span.set_attributes(attributes::request(
                     &req,
                     config,
                     route,
-                    (request_id, correlation_id),
+                    str_ids,
                     user.as_ref(),
                 ));
             }
@@ -110,9 +119,9 @@ where
             traceparent: config.response_traceparent && tracer.is_some(),
             ids: ids.map(|(request, correlation)| {
                 req.extensions_mut()
-                    .insert(RequestId::from_arc(request.clone()));
+                    .insert(RequestId::from_value(request.clone()));
                 req.extensions_mut()
-                    .insert(CorrelationId::from_arc(correlation.clone()));
+                    .insert(CorrelationId::from_value(correlation.clone()));
                 (request, correlation)
             }),
         };
@@ -127,19 +136,11 @@ where
 
 /// The request id (the caller's if valid, else new) and the correlation id (the caller's if valid,
 /// else the request id).
-fn request_ids<B>(req: &Request<B>) -> (Arc<str>, Arc<str>) {
-    let request: Arc<str> = match req.headers().get(X_REQUEST_ID).and_then(request_id::valid) {
-        Some(id) => Arc::from(id),
-        None => request_id::generate(),
-    };
-    let correlation = match req
-        .headers()
-        .get(X_CORRELATION_ID)
-        .and_then(request_id::valid)
-    {
-        Some(id) => Arc::from(id),
-        None => request.clone(),
-    };
+fn request_ids<B>(req: &Request<B>) -> (HeaderValue, HeaderValue) {
+    // Reused ids share the request's bytes; only a generated id allocates.
+    let header = |name| req.headers().get(name).and_then(request_id::valid).cloned();
+    let request = header(X_REQUEST_ID).unwrap_or_else(request_id::generate);
+    let correlation = header(X_CORRELATION_ID).unwrap_or_else(|| request.clone());
     (request, correlation)
 }
 
