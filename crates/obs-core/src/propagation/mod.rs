@@ -92,8 +92,17 @@ impl W3CPropagator {
     /// Extracts from an [`http::HeaderMap`] without the `Extractor` indirection: no allocation
     /// unless a `tracestate` or `baggage` is present. The result is a child of `cx`.
     pub fn extract_headers(&self, cx: &Context, headers: &http::HeaderMap) -> Context {
+        // Header names built once: looking a header up by `&str` parses and hashes the name.
+        static NAMES: std::sync::LazyLock<[http::HeaderName; 3]> = std::sync::LazyLock::new(|| {
+            [
+                http::HeaderName::from_static(TRACEPARENT),
+                http::HeaderName::from_static(TRACESTATE),
+                http::HeaderName::from_static(BAGGAGE),
+            ]
+        });
+        let [tp, ts, bg] = &*NAMES;
         let values = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
-        extract_values(cx, values(TRACEPARENT), values(TRACESTATE), values(BAGGAGE))
+        extract_values(cx, values(tp), values(ts), values(bg))
     }
 }
 

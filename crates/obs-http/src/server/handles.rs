@@ -22,6 +22,9 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// The handles of one (method, route).
 pub(crate) struct RouteHandles {
     method: &'static str,
+    /// The span name `{METHOD} {route}`, built once. Leaked on purpose: there is one per
+    /// (method, route template) of the router, a small fixed set, and spans need `'static` names.
+    pub(crate) span_name: &'static str,
     route: Arc<str>,
     pub(crate) latency: Histogram,
     pub(crate) request_size: Histogram,
@@ -32,8 +35,14 @@ pub(crate) struct RouteHandles {
 
 impl RouteHandles {
     fn new(method: &'static str, route: Arc<str>) -> Self {
+        let span_name = if route.as_ref() == super::UNMATCHED {
+            super::attributes::span_name(method, None)
+        } else {
+            super::attributes::span_name(method, Some(&route))
+        };
         Self {
             method,
+            span_name: Box::leak(span_name.into_boxed_str()),
             latency: LATENCY.with(&[&route]),
             request_size: REQUEST_SIZE.with(&[&route]),
             response_size: RESPONSE_SIZE.with(&[&route]),

@@ -76,12 +76,17 @@ where
         let matched = req.extensions().get::<MatchedPath>().cloned();
         let route = matched.as_ref().map(MatchedPath::as_str);
         let tracer = obs_core::trace::tracer().filter(|_| want_span);
+        let handles = (want_metrics || tracer.is_some()).then(|| {
+            config
+                .handles
+                .get(method, route.unwrap_or(super::UNMATCHED))
+        });
         if let Some(tracer) = tracer {
             let user = config.user.and_then(|read| read(req.extensions()));
             let base = parent.take().unwrap_or_default();
             let start_span = || {
                 tracer
-                    .span_builder(attributes::span_name(method, route))
+                    .span_builder(handles.as_ref().map_or("HTTP", |h| h.span_name))
                     .with_kind(SpanKind::Server)
                     .start_with_context(tracer, &base)
             };
@@ -110,8 +115,7 @@ where
             parent = Some(cx);
         }
 
-        let handles =
-            want_metrics.then(|| config.handles.get(method, route.unwrap_or("unmatched")));
+        let handles = handles.filter(|_| want_metrics);
         let request_size = attributes::content_length(req.headers());
         let state = RequestState::new(parent, start, handles, config.clone(), request_size);
         let ids = Ids {
