@@ -1,0 +1,195 @@
+//! obs-core's hot paths, each next to its uninstrumented baseline in the same run:
+//! - metric updates: raw `metrics` macros, pre-resolved handles, and obs families (lookup through the
+//!   cardinality guard, and a cached handle);
+//! - W3C extract (traceparent + tracestate + baggage) and inject;
+//! - redaction of a typical URL, query and header map;
+//! - the timed-operation helper against the bare future.
+//!
+//! Run: `cargo bench -p obs-core --bench core`. Compare within one run; the machines are shared.
+//!
+//! Last run (2026-11-23, 2 vCPU x86_64, another build running; criterion medians):
+//! metrics: raw macros (counter 3 labels + histogram) 202 ns, raw handles 36 ns, family lookup through
+//! the guard 109 ns, family cached handles 51 ns; one histogram update: raw macro 90 ns, family lookup
+//! 69 ns (0.76x: the guard is cheaper than the macro). propagation: extract traceparent 240 ns, with
+//! tracestate + baggage 2.18 us; inject traceparent 320 ns, all three 1.86 us. redact: URL with a
+//! token 744 ns, clean query 119 ns, 7-header map 729 ns, clean log line 711 ns. instrument: bare
+//! future 2.9 ns, unsampled 727 ns, sampled (no exporter) 2.37 us.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use http::{HeaderMap, HeaderValue};
+use obs_core::catalog::MetricDef;
+use obs_core::metrics::{CounterVec, HistogramVec};
+use obs_core::propagation::{HeaderInjector, W3CPropagator};
+use obs_core::{Operation, instrument};
+use opentelemetry::Context;
+use opentelemetry::propagation::TextMapPropagator as _;
+
+const REQS: MetricDef = MetricDef::counter("bench_requests_total", "Bench requests.")
+    .with_labels(&["method", "route", "code_class"]);
+const LAT: MetricDef =
+    MetricDef::histogram("bench_latency_ms", "Bench latency.").with_labels(&["route"]);
+static CATALOG: &[MetricDef] = &[REQS, LAT];
+static REQS_VEC: CounterVec = CounterVec::new(&REQS);
+static LAT_VEC: HistogramVec = HistogramVec::new(&LAT);
+
+fn metrics(c: &mut Criterion) {
+    let mut g = c.benchmark_group("metrics");
+    g.bench_function("raw_macros", |b| {
+        b.iter(|| {
+            metrics::counter!("bench_raw_total", "method" => "GET", "route" => "/users/{id}", "code_class" => "2xx")
+                .increment(1);
+            metrics::histogram!("bench_raw_ms", "route" => "/users/{id}").record(3.0);
+        })
+    });
+    let counter = metrics::counter!("bench_handle_total", "method" => "GET");
+    let histogram = metrics::histogram!("bench_handle_ms", "route" => "/users/{id}");
+    g.bench_function("raw_handles", |b| {
+        b.iter(|| {
+            counter.increment(1);
+            histogram.record(3.0);
+        })
+    });
+    g.bench_function("family_lookup", |b| {
+        b.iter(|| {
+            REQS_VEC.with(&["GET", "/users/{id}", "2xx"]).increment(1);
+            LAT_VEC.with(&["/users/{id}"]).record(3.0);
+        })
+    });
+    let (c2, h2) = (REQS_VEC.with(&["GET", "/x", "2xx"]), LAT_VEC.with(&["/x"]));
+    g.bench_function("family_cached_handles", |b| {
+        b.iter(|| {
+            c2.increment(1);
+            h2.record(3.0);
+        })
+    });
+    // Histogram update alone: raw macro vs a family lookup through the guard.
+    g.bench_function("histogram_raw_macro", |b| {
+        b.iter(|| metrics::histogram!("bench_raw_ms", "route" => "/users/{id}").record(3.0))
+    });
+    g.bench_function("histogram_family_lookup", |b| {
+        b.iter(|| LAT_VEC.with(&["/users/{id}"]).record(3.0))
+    });
+    g.finish();
+}
+
+fn headers(with_state: bool) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        "traceparent",
+        HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+    );
+    if with_state {
+        h.insert(
+            "tracestate",
+            HeaderValue::from_static("congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"),
+        );
+        h.insert(
+            "baggage",
+            HeaderValue::from_static("userId=alice,isProduction=false"),
+        );
+    }
+    h
+}
+
+fn propagation(c: &mut Criterion) {
+    let mut g = c.benchmark_group("propagation");
+    let p = W3CPropagator::new();
+    for (name, with_state) in [
+        ("traceparent", false),
+        ("traceparent_tracestate_baggage", true),
+    ] {
+        let h = headers(with_state);
+        g.bench_with_input(BenchmarkId::new("extract", name), &h, |b, h| {
+            b.iter(|| p.extract_headers(&Context::new(), h))
+        });
+        let cx = p.extract_headers(&Context::new(), &h);
+        g.bench_with_input(BenchmarkId::new("inject", name), &cx, |b, cx| {
+            b.iter(|| {
+                let mut out = HeaderMap::new();
+                p.inject_context(cx, &mut HeaderInjector(&mut out));
+                out
+            })
+        });
+    }
+    g.finish();
+}
+
+fn redaction(c: &mut Criterion) {
+    let mut g = c.benchmark_group("redact");
+    let url = "https://api.example.com/v1/orders/42?page=2&access_token=abc.def.ghi&sort=asc";
+    g.bench_function("url", |b| b.iter(|| obs_core::redact::url(url).len()));
+    g.bench_function("query_clean", |b| {
+        b.iter(|| obs_core::redact::query("page=2&sort=asc").len())
+    });
+    let mut h = HeaderMap::new();
+    for (k, v) in [
+        ("host", "api.example.com"),
+        ("user-agent", "curl/8.0"),
+        ("accept", "application/json"),
+        ("authorization", "Bearer abc.def"),
+        ("cookie", "session=xyz"),
+        ("content-type", "application/json"),
+        ("x-request-id", "req-1"),
+    ] {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+    g.bench_function("header_map_7", |b| b.iter(|| obs_core::redact::headers(&h)));
+    g.bench_function("log_line", |b| {
+        b.iter(|| obs_core::redact::text("GET /v1/orders status=200 user=bob took 3ms").len())
+    });
+    g.finish();
+}
+
+fn operations(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("instrument");
+    g.bench_function("bare_future", |b| {
+        b.to_async(&rt)
+            .iter(|| async { Ok::<u32, std::io::Error>(1) })
+    });
+    g.bench_function("instrumented_unsampled", |b| {
+        b.to_async(&rt).iter(|| {
+            obs_core::sampler::SamplingOverride::ratio(0.0).scope(|| {
+                instrument(Operation::new("bench.op"), async {
+                    Ok::<u32, std::io::Error>(1)
+                })
+            })
+        })
+    });
+    g.bench_function("instrumented_sampled", |b| {
+        b.to_async(&rt).iter(|| {
+            obs_core::sampler::SamplingOverride::ratio(1.0).scope(|| {
+                instrument(Operation::new("bench.op"), async {
+                    Ok::<u32, std::io::Error>(1)
+                })
+            })
+        })
+    });
+    g.finish();
+}
+
+fn all(c: &mut Criterion) {
+    let _guard = obs_core::init(
+        obs_core::ObsConfig::builder()
+            .catalog(CATALOG)
+            .log_filter("error")
+            .build(),
+    )
+    .expect("init");
+    metrics(c);
+    propagation(c);
+    redaction(c);
+    operations(c);
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = all
+}
+criterion_main!(benches);
