@@ -498,3 +498,36 @@ fn role_sampling_overrides_the_configured_sampler() {
         },
     );
 }
+
+#[test]
+fn forwarded_headers_count_only_when_the_proxy_is_trusted() {
+    isolated(
+        "server::forwarded_headers_count_only_when_the_proxy_is_trusted",
+        || {
+            let h = Harness::new(|b| b);
+            let route = |name: &'static str| Router::new().route(name, get(|| async { "ok" }));
+            let untrusted = h.serve(route("/untrusted").layer(HttpLayer::new()));
+            let trusted =
+                h.serve(route("/trusted").layer(HttpLayer::new().trust_forwarded_headers(true)));
+            let c = client();
+            h.runtime.block_on(async {
+                for (addr, path) in [(untrusted, "/untrusted"), (trusted, "/trusted")] {
+                    let req = Request::get(format!("http://{addr}{path}"))
+                        .header("x-forwarded-for", "203.0.113.7, 10.0.0.1")
+                        .header("x-forwarded-proto", "https")
+                        .body(Body::empty())
+                        .unwrap();
+                    send(&c, req).await;
+                }
+            });
+            h.flush();
+            let spans = h.receiver.wait_for(WAIT, |s| s.len() >= 2);
+            let untrusted = spans.iter().find(|s| s.name == "GET /untrusted").unwrap();
+            let trusted = spans.iter().find(|s| s.name == "GET /trusted").unwrap();
+            assert_eq!(untrusted.attr("client.address"), Some("127.0.0.1"));
+            assert_eq!(untrusted.attr("url.scheme"), Some("http"));
+            assert_eq!(trusted.attr("client.address"), Some("203.0.113.7"));
+            assert_eq!(trusted.attr("url.scheme"), Some("https"));
+        },
+    );
+}
