@@ -1,6 +1,8 @@
 //! Project automation. `cargo xtask test` is the one test command (README, `.ci/run` and the GitHub
-//! workflow all call it); `cargo xtask codegen` regenerates the files derived from the catalog.
+//! workflow all call it); `cargo xtask codegen` regenerates the files derived from the catalog;
+//! `cargo xtask bench-http` runs the load benchmark and writes `docs/performance.md`.
 
+mod bench_http;
 mod codegen;
 mod provision;
 mod test;
@@ -12,12 +14,15 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("codegen") => codegen::run(codegen::Mode::Write),
+        Some("bench-http") => bench_http::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
                  commands:\n  \
                  test      fmt check, clippy -D warnings, generated files up to date, every test\n  \
-                 codegen   regenerate docs/metrics.md from the metric catalog"
+                 codegen   regenerate docs/metrics.md from the metric catalog\n  \
+                 bench-http [--rounds N] [--duration S] [--connections C]\n             \
+                 load benchmark against bare axum and the peer stacks; writes docs/performance.md"
             );
             return ExitCode::from(2);
         }

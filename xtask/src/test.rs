@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Instant;
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(crate::root());
     cmd

@@ -102,6 +102,7 @@ pub struct ObsConfig {
     pub(crate) default_series_limit: usize,
     pub(crate) extra_sensitive_query_params: Vec<String>,
     pub(crate) log_writer: Option<crate::logging::LogWriter>,
+    pub(crate) span_exporter: Option<crate::exporter::BoxedExporter>,
 }
 
 impl fmt::Debug for ObsConfig {
@@ -116,6 +117,7 @@ impl fmt::Debug for ObsConfig {
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
             .field("span_queue_size", &self.span_queue_size)
+            .field("span_exporter", &self.span_exporter)
             .finish_non_exhaustive()
     }
 }
@@ -141,6 +143,7 @@ impl Default for ObsConfig {
             default_series_limit: crate::catalog::DEFAULT_MAX_SERIES,
             extra_sensitive_query_params: Vec::new(),
             log_writer: None,
+            span_exporter: None,
         }
     }
 }
@@ -341,6 +344,40 @@ impl ObsConfigBuilder {
     /// Where log lines go (default standard output). Tests use `obs_testkit::LogCapture`.
     pub fn log_writer(mut self, writer: crate::logging::LogWriter) -> Self {
         self.config.log_writer = Some(writer);
+        self
+    }
+
+    /// Exports spans with `exporter` instead of OTLP (default: OTLP to [`endpoint`], if set).
+    ///
+    /// Spans still go through obs's bounded queue and export thread; only the last step changes.
+    /// Takes precedence over [`endpoint`]. For exporters the OTLP crate does not offer, and for
+    /// benchmarks that must pay for batching but not for the network (a discarding exporter).
+    /// The exporter gets the service resource through `set_resource` unless the configuration
+    /// was cloned before `init`.
+    ///
+    /// ```
+    /// use opentelemetry_sdk::error::OTelSdkResult;
+    /// use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+    ///
+    /// #[derive(Debug)]
+    /// struct Discard;
+    ///
+    /// impl SpanExporter for Discard {
+    ///     async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let config = obs_core::ObsConfig::builder().span_exporter(Discard).build();
+    /// # let _ = config;
+    /// ```
+    ///
+    /// [`endpoint`]: Self::endpoint
+    pub fn span_exporter<E>(mut self, exporter: E) -> Self
+    where
+        E: opentelemetry_sdk::trace::SpanExporter + 'static,
+    {
+        self.config.span_exporter = Some(crate::exporter::BoxedExporter::new(exporter));
         self
     }
 

@@ -18,6 +18,7 @@ use tracing_subscriber::layer::SubscriberExt as _;
 use crate::catalog::{self, MetricDef, MetricKind};
 use crate::config::{ObsConfig, Protocol, SamplerConfig};
 use crate::export::{ExportStats, QueueProcessor, QueueSettings};
+use crate::exporter::BoxedExporter;
 use crate::logging::{LogWriter, ObsFormat, validate_filter};
 use crate::metrics::catalog_limits;
 use crate::propagation::W3CPropagator;
@@ -170,7 +171,7 @@ pub fn init(config: ObsConfig) -> Result<ObsGuard, InitError> {
     result
 }
 
-fn install(config: ObsConfig) -> Result<ObsGuard, InitError> {
+fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
     // Validate everything before touching any global.
     let log_filter = validate_filter(&config.log_filter)?;
     let mut defs: Vec<MetricDef> = catalog::CATALOG.to_vec();
@@ -178,7 +179,7 @@ fn install(config: ObsConfig) -> Result<ObsGuard, InitError> {
         defs.extend_from_slice(c);
     }
     catalog::validate(&defs)?;
-    let exporter = build_exporter(&config)?;
+    let exporter = build_exporter(&mut config)?;
 
     // Metrics first: the span processor resolves its self-metric handles against this recorder.
     let prometheus = install_recorder(&defs)?;
@@ -198,13 +199,13 @@ fn install(config: ObsConfig) -> Result<ObsGuard, InitError> {
         let mut builder = SdkTracerProvider::builder()
             .with_sampler(crate::sampler::ObsSampler::new(sampler(config.sampler)))
             .with_resource(resource(&config));
+        let settings = QueueSettings {
+            queue_size: config.span_queue_size,
+            batch_size: config.export_batch_size.min(config.span_queue_size),
+            interval: config.export_interval,
+            export_timeout: config.export_timeout,
+        };
         if let Some((exporter, runtime)) = exporter {
-            let settings = QueueSettings {
-                queue_size: config.span_queue_size,
-                batch_size: config.export_batch_size.min(config.span_queue_size),
-                interval: config.export_interval,
-                export_timeout: config.export_timeout,
-            };
             builder = builder.with_span_processor(QueueProcessor::new(
                 exporter,
                 runtime,
@@ -296,18 +297,31 @@ fn resource(config: &ObsConfig) -> Resource {
         .build()
 }
 
-type Exporter = (opentelemetry_otlp::SpanExporter, tokio::runtime::Runtime);
+/// The exporter behind the span queue (the caller's or OTLP, boxed: one batch export costs one
+/// more allocation), with the small runtime its futures run on.
+type Exporter = (BoxedExporter, tokio::runtime::Runtime);
 
-/// Builds the OTLP exporter and the small runtime its I/O runs on, when an endpoint is set.
-fn build_exporter(config: &ObsConfig) -> Result<Option<Exporter>, InitError> {
-    let Some(endpoint) = config.endpoint.clone().filter(|_| !config.sdk_disabled) else {
-        return Ok(None);
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn export_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("obs-export-io")
         .enable_all()
-        .build()?;
+        .build()
+}
+
+/// Builds the caller's exporter or the OTLP one (when an endpoint is set), and its runtime.
+fn build_exporter(config: &mut ObsConfig) -> Result<Option<Exporter>, InitError> {
+    if config.sdk_disabled {
+        return Ok(None);
+    }
+    if let Some(mut exporter) = config.span_exporter.take() {
+        exporter.set_resource(&resource(config));
+        return Ok(Some((exporter, export_runtime()?)));
+    }
+    let Some(endpoint) = config.endpoint.clone() else {
+        return Ok(None);
+    };
+    let runtime = export_runtime()?;
     let err = |reason: String| InitError::Exporter {
         endpoint: endpoint.clone(),
         reason,
@@ -331,7 +345,7 @@ fn build_exporter(config: &ObsConfig) -> Result<Option<Exporter>, InitError> {
     };
     let mut exporter = built.map_err(|e| err(e.to_string()))?;
     opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource(config));
-    Ok(Some((exporter, runtime)))
+    Ok(Some((BoxedExporter::new(exporter), runtime)))
 }
 
 fn install_recorder(defs: &[MetricDef]) -> Result<PrometheusHandle, InitError> {

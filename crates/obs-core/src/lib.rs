@@ -26,6 +26,7 @@
 pub mod catalog;
 pub mod config;
 mod export;
+mod exporter;
 pub mod health;
 mod init;
 pub mod logging;

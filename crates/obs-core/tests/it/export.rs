@@ -341,3 +341,42 @@ fn configured_query_params_are_redacted() {
         assert_eq!(obs_core::redact::query("otp=123&a=1"), "otp=[REDACTED]&a=1");
     });
 }
+
+#[test]
+fn custom_span_exporter_receives_the_spans() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use opentelemetry_sdk::error::OTelSdkResult;
+    use opentelemetry_sdk::trace::{SpanData, SpanExporter};
+
+    #[derive(Debug)]
+    struct Counting(Arc<AtomicUsize>, Arc<AtomicUsize>);
+
+    impl SpanExporter for Counting {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.fetch_add(batch.len(), Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+            if resource.get(&"service.name".into()).is_some() {
+                self.1.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    isolated("export::custom_span_exporter_receives_the_spans", || {
+        let spans = Arc::new(AtomicUsize::new(0));
+        let resources = Arc::new(AtomicUsize::new(0));
+        // An endpoint is set too: the custom exporter takes precedence, nothing goes to OTLP.
+        let guard = init(Some(closed_port()), |b| {
+            b.span_exporter(Counting(spans.clone(), resources.clone()))
+        });
+        emit_parent_child_tree();
+        guard.shutdown().unwrap();
+        assert_eq!(spans.load(Ordering::SeqCst), 3);
+        assert_eq!(resources.load(Ordering::SeqCst), 1);
+        assert_eq!(obs_core::export_stats().unwrap().failed_exports(), 0);
+    });
+}

@@ -1,0 +1,359 @@
+//! The report: medians across rounds, ratios to bare axum measured in the same round, rendered as
+//! the Markdown of `docs/performance.md`.
+
+use std::fmt::Write as _;
+
+use crate::{Config, Options};
+
+/// One configuration measured in one round.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sample {
+    /// Requests per second in the measured window.
+    pub(crate) throughput: f64,
+    /// Median latency, µs.
+    pub(crate) p50_us: f64,
+    /// 99th percentile latency, µs.
+    pub(crate) p99_us: f64,
+    /// Server CPU time (user + system, all threads) per request, µs.
+    pub(crate) cpu_us: f64,
+    /// Server CPU time over wall time in the window (1.0: one core fully busy).
+    pub(crate) busy: f64,
+    /// Spans that reached the exporter per request served (warm-up included), if known.
+    pub(crate) spans_per_request: Option<f64>,
+    /// Spans obs's export queue dropped.
+    pub(crate) dropped: u64,
+    /// Failed or non-200 requests.
+    pub(crate) errors: u64,
+}
+
+/// Where the figures come from.
+#[derive(Debug, Clone)]
+pub(crate) struct Machine {
+    pub(crate) cpus: usize,
+    model: String,
+    load: String,
+}
+
+impl Machine {
+    /// Reads `/proc/cpuinfo` and `/proc/loadavg` (before the driver pins itself).
+    pub(crate) fn detect() -> Self {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpus = cpuinfo
+            .lines()
+            .filter(|l| l.starts_with("processor"))
+            .count();
+        let model = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+            .map_or("unknown CPU".into(), |(_, m)| m.trim().to_owned());
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load = load
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cpus = if cpus == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            cpus
+        };
+        Self { cpus, model, load }
+    }
+}
+
+/// Figures measured here earlier with wrk (1 server worker, median of 3 interleaved rounds):
+/// added server CPU per request (µs) and throughput as a ratio to bare.
+fn earlier(config: Config) -> Option<(f64, f64)> {
+    match config {
+        Config::TowerHttpTrace => Some((2.2, 0.84)),
+        Config::AxumPrometheus => Some((2.5, 0.77)),
+        Config::TowerHttpOtel => Some((4.9, 0.64)),
+        Config::AxumPrometheusOtel => Some((7.0, 0.57)),
+        _ => None,
+    }
+}
+
+/// Every sample of a run, by configuration and round.
+#[derive(Debug)]
+pub(crate) struct Report {
+    options: Options,
+    machine: Machine,
+    pinning: &'static str,
+    date: String,
+    samples: Vec<Vec<Option<Sample>>>,
+}
+
+/// The median; `NaN` for no values.
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        f64::midpoint(values[mid - 1], values[mid])
+    }
+}
+
+fn now() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "unknown date".into(), |s| s.trim().to_owned())
+}
+
+impl Report {
+    pub(crate) fn new(options: &Options, machine: Machine, pinning: &'static str) -> Self {
+        Self {
+            samples: vec![vec![None; options.rounds]; options.configs.len()],
+            options: options.clone(),
+            machine,
+            pinning,
+            date: now(),
+        }
+    }
+
+    pub(crate) fn add(&mut self, round: usize, config: Config, sample: Sample) {
+        if let Some(i) = self.options.configs.iter().position(|&c| c == config) {
+            self.samples[i][round] = Some(sample);
+        }
+    }
+
+    fn values(&self, i: usize, metric: fn(&Sample) -> f64) -> Vec<f64> {
+        self.samples[i].iter().flatten().map(metric).collect()
+    }
+
+    /// The median over rounds of `combine(config, bare)` for the rounds where both were measured.
+    fn versus_bare(
+        &self,
+        i: usize,
+        metric: fn(&Sample) -> f64,
+        combine: fn(f64, f64) -> f64,
+    ) -> f64 {
+        let per_round = self.samples[i]
+            .iter()
+            .zip(&self.samples[0])
+            .filter_map(|(s, b)| Some(combine(metric(s.as_ref()?), metric(b.as_ref()?))))
+            .collect();
+        median(per_round)
+    }
+
+    fn command(&self) -> String {
+        format!(
+            "cargo xtask bench-http --rounds {} --duration {} --connections {}",
+            self.options.rounds,
+            self.options.duration.as_secs_f64(),
+            self.options.connections
+        )
+    }
+
+    fn metric_table(&self, out: &mut String, title: &str, unit: &str, metric: fn(&Sample) -> f64) {
+        let _ = writeln!(out, "## {title}\n");
+        let _ = writeln!(out, "| configuration | {unit} (median) | × bare |");
+        let _ = writeln!(out, "|---|---:|---:|");
+        for (i, config) in self.options.configs.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.2} |",
+                config.name(),
+                median(self.values(i, metric)),
+                self.versus_bare(i, metric, |a, b| a / b),
+            );
+        }
+        out.push('\n');
+    }
+
+    /// The Markdown report.
+    pub(crate) fn render(&self) -> String {
+        let o = &self.options;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "<!-- Generated by `cargo xtask bench-http`, do not edit: rerun it to regenerate. -->\n\
+             # HTTP server load benchmark\n\n\
+             Generated by `cargo xtask bench-http`; regenerate with `cargo xtask bench-http [--rounds N] \
+             [--duration S] [--connections C]` (the defaults take about 3–4 minutes).\n\n\
+             - command: `{}`\n\
+             - date: {}\n\
+             - machine: {} CPUs (nproc), {}; load average at start {} (the machine is shared, so \
+             compare ratios measured in the same round, not absolute figures across runs)\n\
+             - pinning: {}\n\
+             - method: each configuration is its own server process (tokio current-thread runtime, \
+             so one core); {} rounds, configurations interleaved and rotated every round; per \
+             measurement {} s warm-up then {} s closed-loop load from {} keep-alive HTTP/1.1 \
+             connections over 127.0.0.1, `GET /users/42` with a fresh W3C `traceparent` (sampled \
+             flag set) on every request. Server CPU is utime + stime of the server process (all \
+             threads, export included) from `/proc/<pid>/stat` over the measured window. Medians \
+             across rounds; \"× bare\" and \"added\" are medians of per-round comparisons with bare \
+             axum measured in the same round.\n",
+            self.command(),
+            self.date,
+            self.machine.cpus,
+            self.machine.model,
+            self.machine.load,
+            self.pinning,
+            o.rounds,
+            o.warmup.as_secs_f64(),
+            o.duration.as_secs_f64(),
+            o.connections,
+        );
+        out.push_str("## Configurations\n\n| name | what |\n|---|---|\n");
+        for config in &o.configs {
+            // A `|` inside a cell (closures) would end it.
+            let what = config.describe().replace('|', "\\|");
+            let _ = writeln!(out, "| {} | {what} |", config.name());
+        }
+        out.push_str(
+            "\n## Server CPU per request\n\nThe figure the project's targets are stated in \
+             (added server CPU per request). \"earlier\" is the figure measured here before with \
+             wrk (1 server worker, median of 3 interleaved rounds; bare about 9 µs).\n\n\
+             | configuration | µs/request (median) | added vs bare (µs) | × bare | earlier: added µs |\n\
+             |---|---:|---:|---:|---:|\n",
+        );
+        for (i, config) in o.configs.iter().enumerate() {
+            let cpu = |s: &Sample| s.cpu_us;
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {:+.2} | {:.2} | {} |",
+                config.name(),
+                median(self.values(i, cpu)),
+                self.versus_bare(i, cpu, |a, b| a - b),
+                self.versus_bare(i, cpu, |a, b| a / b),
+                earlier(*config).map_or("".into(), |(us, _)| format!("{us:+.1}")),
+            );
+        }
+        out.push_str(
+            "\n## Throughput\n\n| configuration | requests/s (median) | × bare | earlier: × bare |\n\
+             |---|---:|---:|---:|\n",
+        );
+        for (i, config) in o.configs.iter().enumerate() {
+            let rps = |s: &Sample| s.throughput;
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} | {} |",
+                config.name(),
+                median(self.values(i, rps)),
+                self.versus_bare(i, rps, |a, b| a / b),
+                earlier(*config).map_or("".into(), |(_, r)| format!("{r:.2}")),
+            );
+        }
+        out.push('\n');
+        self.metric_table(&mut out, "Latency p50", "µs", |s| s.p50_us);
+        self.metric_table(&mut out, "Latency p99", "µs", |s| s.p99_us);
+        out.push_str(
+            "## Sanity checks\n\nServer busy: server CPU over wall time (100 % means the \
+             server, not the driver, was the bottleneck). Spans exported per request: what \
+             reached the discarding exporter over the requests served, warm-up included \
+             (expect about 0.1 and 1.0 where spans are exported).\n\n\
+             | configuration | server busy % (median) | spans exported / request (median) | spans dropped by obs's queue (max) | failed requests (total) |\n\
+             |---|---:|---:|---:|---:|\n",
+        );
+        for (i, config) in o.configs.iter().enumerate() {
+            let spans: Vec<f64> = self.samples[i]
+                .iter()
+                .flatten()
+                .filter_map(|s| s.spans_per_request)
+                .collect();
+            let samples = || self.samples[i].iter().flatten();
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.3} | {} | {} |",
+                config.name(),
+                median(self.values(i, |s| s.busy)) * 100.0,
+                median(spans),
+                samples().map(|s| s.dropped).max().unwrap_or(0),
+                samples().map(|s| s.errors).sum::<u64>(),
+            );
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(Vec::new()).is_nan());
+    }
+
+    fn sample(throughput: f64, cpu_us: f64) -> Sample {
+        Sample {
+            throughput,
+            cpu_us,
+            ..Sample::default()
+        }
+    }
+
+    #[test]
+    fn ratios_compare_with_bare_of_the_same_round() {
+        let options = Options {
+            rounds: 3,
+            duration: Duration::from_secs(1),
+            configs: vec![Config::Bare, Config::ObsMetrics],
+            ..Options::default()
+        };
+        let machine = Machine {
+            cpus: 2,
+            model: "test CPU".into(),
+            load: "0 0 0".into(),
+        };
+        let mut report = Report::new(&options, machine, "test");
+        // A noisy machine: bare halves in round 2, and the layer with it.
+        for (round, bare, layered) in [(0, 100.0, 80.0), (1, 50.0, 40.0), (2, 100.0, 90.0)] {
+            report.add(round, Config::Bare, sample(bare, 10.0 + round as f64));
+            report.add(
+                round,
+                Config::ObsMetrics,
+                sample(layered, 11.0 + round as f64),
+            );
+        }
+        let rps = |s: &Sample| s.throughput;
+        let cpu = |s: &Sample| s.cpu_us;
+        // Per-round ratios 0.8, 0.8, 0.9: the median is 0.8, although the medians of the raw
+        // figures (100 and 80) would also give 0.8 only by chance.
+        assert!((report.versus_bare(1, rps, |a, b| a / b) - 0.8).abs() < 1e-9);
+        assert!((report.versus_bare(1, cpu, |a, b| a - b) - 1.0).abs() < 1e-9);
+        assert!((report.versus_bare(0, rps, |a, b| a / b) - 1.0).abs() < 1e-9);
+
+        let text = report.render();
+        assert!(text.starts_with("<!-- Generated by `cargo xtask bench-http`"));
+        assert!(text.contains("`.sampler(\\|_\\| Some(0.1))`") || !text.contains("obs-full-10"));
+        assert!(text.contains("cargo xtask bench-http --rounds 3 --duration 1 --connections 32"));
+        assert!(
+            text.contains("| obs-metrics | 12.00 | +1.00 | 1.09 |  |"),
+            "{text}"
+        );
+        assert!(text.contains("| obs-metrics | 80 | 0.80 |  |"), "{text}");
+    }
+
+    #[test]
+    fn missing_rounds_are_left_out() {
+        let options = Options {
+            rounds: 2,
+            configs: vec![Config::Bare, Config::AxumPrometheus],
+            ..Options::default()
+        };
+        let machine = Machine::detect();
+        let mut report = Report::new(&options, machine, "test");
+        report.add(0, Config::Bare, sample(100.0, 10.0));
+        report.add(1, Config::Bare, sample(100.0, 10.0));
+        report.add(1, Config::AxumPrometheus, sample(70.0, 13.0));
+        let rps = |s: &Sample| s.throughput;
+        assert!((report.versus_bare(1, rps, |a, b| a / b) - 0.7).abs() < 1e-9);
+        assert!(
+            report
+                .render()
+                .contains("| axum-prometheus | 70 | 0.70 | 0.77 |")
+        );
+    }
+}
