@@ -97,6 +97,8 @@ impl ExportStats {
 }
 
 enum Control {
+    /// A full batch is waiting: sent once per batch, so the export thread is not woken per span.
+    Wake,
     Flush(Sender<OTelSdkResult>),
     Shutdown(Duration, Sender<OTelSdkResult>),
 }
@@ -108,6 +110,7 @@ pub(crate) struct QueueProcessor {
     stats: Arc<ExportStats>,
     dropped_metric: metrics::Counter,
     queue_size: usize,
+    batch_size: usize,
     worker: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -152,6 +155,7 @@ impl QueueProcessor {
             stats,
             dropped_metric: metrics::counter!(catalog::SPANS_DROPPED.name),
             queue_size: settings.queue_size,
+            batch_size: settings.batch_size,
             worker: std::sync::Mutex::new(Some(handle)),
         })
     }
@@ -180,8 +184,14 @@ impl SpanProcessor for QueueProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
+        // The export thread never waits on this queue, so a send wakes nobody (no syscall); it is
+        // woken once per full batch, or finds the spans at its next interval.
         match self.spans.try_send(span) {
-            Ok(()) => {}
+            Ok(()) => {
+                if self.spans.len() == self.batch_size {
+                    let _ = self.control.send(Control::Wake);
+                }
+            }
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
                 self.dropped_metric.increment(1);
@@ -228,53 +238,65 @@ impl<E: SpanExporter> Worker<E> {
         let mut next_export = Instant::now() + self.settings.interval;
         loop {
             let timeout = next_export.saturating_duration_since(Instant::now());
-            crossbeam_channel::select! {
-                recv(self.spans) -> span => {
-                    if let Ok(span) = span {
-                        batch.push(span);
-                    }
-                    if batch.len() >= self.settings.batch_size {
+            match self.control.recv_timeout(timeout) {
+                Ok(Control::Wake) => {
+                    // Export full batches only; a partial one waits for the interval.
+                    while self.spans.len() + batch.len() >= self.settings.batch_size {
+                        self.fill(&mut batch);
                         let _ = self.export(&mut batch, self.settings.export_timeout);
                     }
                 }
-                recv(self.control) -> msg => match msg {
-                    Ok(Control::Flush(reply)) => {
-                        let deadline = Instant::now() + Duration::from_secs(30);
-                        let result = self.drain(&mut batch, deadline);
-                        let _ = reply.send(result);
+                Ok(Control::Flush(reply)) => {
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    let result = self.drain(&mut batch, deadline);
+                    let _ = reply.send(result);
+                }
+                Ok(Control::Shutdown(timeout, reply)) => {
+                    let deadline = Instant::now() + timeout;
+                    let mut result = self.drain(&mut batch, deadline);
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if let Err(e) = self.exporter.shutdown_with_timeout(left) {
+                        result = result.and(Err(e));
                     }
-                    Ok(Control::Shutdown(timeout, reply)) => {
-                        let deadline = Instant::now() + timeout;
-                        let mut result = self.drain(&mut batch, deadline);
-                        let left = deadline.saturating_duration_since(Instant::now());
-                        if let Err(e) = self.exporter.shutdown_with_timeout(left) {
-                            result = result.and(Err(e));
+                    let _ = reply.send(result);
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Export what is queued now; spans that arrive meanwhile wait for the next
+                    // wake-up, so a busy queue never keeps this loop from its other work.
+                    let mut left = self.spans.len() + batch.len();
+                    while left > 0 {
+                        self.fill(&mut batch);
+                        if batch.is_empty() {
+                            break;
                         }
-                        let _ = reply.send(result);
-                        break;
+                        left = left.saturating_sub(batch.len());
+                        let _ = self.export(&mut batch, self.settings.export_timeout);
                     }
-                    Err(_) => break,
-                },
-                default(timeout) => {
-                    let _ = self.export(&mut batch, self.settings.export_timeout);
                     self.report_drops();
                     next_export = Instant::now() + self.settings.interval;
                 }
+                Err(RecvTimeoutError::Disconnected) => break,
             }
         }
         self.runtime.shutdown_background();
+    }
+
+    /// Moves queued spans into `batch`, up to the batch size.
+    fn fill(&self, batch: &mut Vec<SpanData>) {
+        while batch.len() < self.settings.batch_size {
+            match self.spans.try_recv() {
+                Ok(span) => batch.push(span),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Exports everything queued so far, within `deadline`.
     fn drain(&mut self, batch: &mut Vec<SpanData>, deadline: Instant) -> OTelSdkResult {
         let mut result = Ok(());
         loop {
-            while batch.len() < self.settings.batch_size {
-                match self.spans.try_recv() {
-                    Ok(span) => batch.push(span),
-                    Err(_) => break,
-                }
-            }
+            self.fill(batch);
             if batch.is_empty() {
                 break;
             }
