@@ -4,14 +4,19 @@
 use super::REDACTED;
 use super::text::sensitive_key;
 
-/// Whether a content type is textual, so a body of it may be captured at all.
-pub fn is_textual(content_type: &str) -> bool {
-    let ct = content_type
+/// The media type of a `Content-Type` value, lowercase, without parameters.
+fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Whether a content type is textual, so a body of it may be captured at all.
+pub fn is_textual(content_type: &str) -> bool {
+    let ct = media_type(content_type);
     ct.starts_with("text/")
         || ct == "application/json"
         || ct.ends_with("+json")
@@ -25,12 +30,7 @@ pub fn is_textual(content_type: &str) -> bool {
 /// bodies with sensitive fields replaced, other text with sensitive `key=value` / `key: value` pairs
 /// and URL credentials replaced.
 pub fn body(content_type: &str, text: &str) -> String {
-    let ct = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let ct = media_type(content_type);
     if ct == "application/json" || ct.ends_with("+json") {
         json(text)
     } else if ct == "application/x-www-form-urlencoded" {
