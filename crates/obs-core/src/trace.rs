@@ -57,6 +57,11 @@ impl CorrelationId {
         &self.0
     }
 
+    /// The id as a shared string, to record it elsewhere (a span attribute) without copying.
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
+
     /// A copy of `cx` that carries this id.
     pub fn attach_to(self, cx: &Context) -> Context {
         cx.with_value(self)

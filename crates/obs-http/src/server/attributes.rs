@@ -55,14 +55,23 @@ fn client_address<B>(req: &Request<B>, trust_forwarded: bool) -> Option<String> 
         .map(|ConnectInfo(addr)| addr.ip().to_string())
 }
 
-fn scheme<B>(req: &Request<B>, trust_forwarded: bool) -> String {
+fn scheme<B>(req: &Request<B>, trust_forwarded: bool) -> StringValue {
     if trust_forwarded
         && let Some(proto) =
             header_str(req.headers(), &HeaderName::from_static("x-forwarded-proto"))
     {
-        return proto.trim().to_ascii_lowercase();
+        return static_scheme(&proto.trim().to_ascii_lowercase());
     }
-    req.uri().scheme_str().unwrap_or("http").to_owned()
+    static_scheme(req.uri().scheme_str().unwrap_or("http"))
+}
+
+/// `http` and `https` without allocating; anything else as given.
+fn static_scheme(scheme: &str) -> StringValue {
+    match scheme {
+        "http" => StringValue::from("http"),
+        "https" => StringValue::from("https"),
+        other => StringValue::from(other.to_owned()),
+    }
 }
 
 fn protocol_version(version: Version) -> &'static str {
@@ -95,12 +104,21 @@ pub(crate) fn header_attribute(
     })
 }
 
-/// The request attributes; called only when the span is recording.
+/// The ids recorded on the span.
+pub(crate) struct Ids<'a> {
+    pub(crate) request: &'a http::HeaderValue,
+    /// Whether the request id is the correlation id (the caller sent none).
+    pub(crate) same: bool,
+    pub(crate) correlation: &'a obs_core::trace::CorrelationId,
+}
+
+/// The request attributes; called only when the span is recording. Values that repeat across
+/// requests are static or shared strings, so a sampled request allocates little.
 pub(crate) fn request<B>(
     req: &Request<B>,
     config: &Config,
-    route: Option<&str>,
-    ids: Option<(&str, &str)>,
+    route: Option<&std::sync::Arc<str>>,
+    ids: Option<Ids<'_>>,
     user: Option<&(Option<String>, Option<String>)>,
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(16);
@@ -132,7 +150,10 @@ pub(crate) fn request<B>(
         scheme(req, config.trust_forwarded),
     ));
     if let Some(route) = route {
-        attrs.push(KeyValue::new("http.route", route.to_owned()));
+        attrs.push(KeyValue::new(
+            "http.route",
+            StringValue::from(route.clone()),
+        ));
     }
     if let Some((host, port)) = server_address(req) {
         attrs.push(KeyValue::new("server.address", host));
@@ -156,9 +177,15 @@ pub(crate) fn request<B>(
     for name in &config.request_headers {
         attrs.extend(header_attribute("http.request.header", req.headers(), name));
     }
-    if let Some((request_id, correlation_id)) = ids {
-        attrs.push(KeyValue::new("request_id", request_id.to_owned()));
-        attrs.push(KeyValue::new("correlation_id", correlation_id.to_owned()));
+    if let Some(ids) = ids {
+        let correlation = StringValue::from(ids.correlation.shared());
+        let request = if ids.same {
+            correlation.clone()
+        } else {
+            StringValue::from(ids.request.to_str().unwrap_or_default().to_owned())
+        };
+        attrs.push(KeyValue::new("request_id", request));
+        attrs.push(KeyValue::new("correlation_id", correlation));
     }
     if let Some((id, role)) = user {
         if let Some(id) = id {

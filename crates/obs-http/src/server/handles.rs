@@ -52,6 +52,11 @@ impl RouteHandles {
         }
     }
 
+    /// The route label, shared (also the `http.route` attribute).
+    pub(crate) fn route(&self) -> &Arc<str> {
+        &self.route
+    }
+
     /// Counts one response with `status`.
     pub(crate) fn count(&self, status: u16) {
         let class = usize::from(status / 100).clamp(1, 5) - 1;

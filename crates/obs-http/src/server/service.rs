@@ -67,10 +67,12 @@ where
         } else {
             None
         };
-        if let Some((_, correlation)) = &ids {
+        let correlation = ids
+            .as_ref()
+            .map(|(_, c)| obs_core::trace::CorrelationId::new(c.to_str().unwrap_or_default()));
+        if let Some(id) = &correlation {
             let cx = parent.as_ref().map_or_else(Context::new, Clone::clone);
-            let id = obs_core::trace::CorrelationId::new(correlation.to_str().unwrap_or_default());
-            parent = Some(id.attach_to(&cx));
+            parent = Some(id.clone().attach_to(&cx));
         }
 
         let matched = req.extensions().get::<MatchedPath>().cloned();
@@ -98,16 +100,21 @@ where
             let cx = base.with_span(span);
             let span = cx.span();
             if span.is_recording() {
-                let str_ids = ids.as_ref().map(|(r, c)| {
-                    (
-                        r.to_str().unwrap_or_default(),
-                        c.to_str().unwrap_or_default(),
-                    )
-                });
+                let str_ids =
+                    ids.as_ref()
+                        .zip(correlation.as_ref())
+                        .map(|((r, c), id)| attributes::Ids {
+                            request: r,
+                            same: r == c,
+                            correlation: id,
+                        });
                 span.set_attributes(attributes::request(
                     &req,
                     config,
-                    route,
+                    handles
+                        .as_ref()
+                        .filter(|_| route.is_some())
+                        .map(|h| h.route()),
                     str_ids,
                     user.as_ref(),
                 ));
