@@ -8,6 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Extension;
 use axum::routing::{get, post};
+use futures_util::StreamExt as _;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
@@ -528,6 +529,56 @@ fn forwarded_headers_count_only_when_the_proxy_is_trusted() {
             assert_eq!(untrusted.attr("url.scheme"), Some("http"));
             assert_eq!(trusted.attr("client.address"), Some("203.0.113.7"));
             assert_eq!(trusted.attr("url.scheme"), Some("https"));
+        },
+    );
+}
+
+#[test]
+fn streamed_bodies_are_counted_and_end_the_span_when_they_end() {
+    isolated(
+        "server::streamed_bodies_are_counted_and_end_the_span_when_they_end",
+        || {
+            let h = Harness::new(|b| b);
+            let app = Router::new()
+                .route(
+                    "/stream",
+                    get(|| async {
+                        let chunks = futures_util::stream::iter(["first,", "second,", "third"])
+                            .then(|chunk| async move {
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                                Ok::<_, std::io::Error>(bytes::Bytes::from(chunk))
+                            });
+                        Body::from_stream(chunks)
+                    }),
+                )
+                .layer(HttpLayer::new());
+            let addr = h.serve(app);
+            let c = client();
+            let (parts, body) = h.runtime.block_on(send(
+                &c,
+                Request::get(format!("http://{addr}/stream"))
+                    .body(Body::empty())
+                    .unwrap(),
+            ));
+            assert_eq!(parts.status, 200);
+            assert_eq!(
+                body, "first,second,third",
+                "the body passes through unchanged"
+            );
+            h.flush();
+            let span = h.receiver.wait_for_span("GET /stream", WAIT).unwrap();
+            assert_eq!(span.attr("http.response.body.size"), Some("18"));
+            let snap = MetricsSnapshot::current();
+            assert_eq!(
+                snap.value("http_response_size_bytes_sum", &[("route", "/stream")]),
+                Some(18.0)
+            );
+            // The latency covers the whole body (three 20 ms chunks), not just the headers.
+            let latency = snap
+                .value("http_request_latency_ms_sum", &[("route", "/stream")])
+                .unwrap();
+            assert!(latency >= 55.0, "latency {latency} ms ends with the body");
+            assert_eq!(snap.value("http_requests_in_flight", &[]), Some(0.0));
         },
     );
 }
