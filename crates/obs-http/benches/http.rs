@@ -9,9 +9,10 @@
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
-//! Last run (2026-11-23, 2 vCPU x86_64, quiet; criterion medians): server bare 1.53 us; metrics only
-//! 2.09 (+0.56); full unsampled 3.57 (+2.04); full at 10 % 4.86 (+3.33); full sampled 9.87 (+8.34);
-//! full sampled without request ids 5.58 (+4.05). Client: bare 0.30 us, with ClientLayer 2.17 (+1.87).
+//! Last run (2026-11-23, 2 vCPU x86_64, quiet; criterion medians): server bare 1.25 us; metrics only
+//! 1.80 (+0.55); full unsampled 3.01 (+1.76); full at 10 % 2.92 (+1.68); full sampled 4.82 (+3.58);
+//! full sampled without request ids 4.01 (+2.76). Client (earlier run): bare 0.36 us, with
+//! ClientLayer 2.10 (+1.73).
 
 use std::convert::Infallible;
 use std::time::Duration;
