@@ -19,10 +19,7 @@ static DURATION: HistogramVec = HistogramVec::new(&HTTP_CLIENT_DURATION);
 /// (the family's own bound still folds its series), so memory cannot grow without bound.
 const MAX_CACHED_SERVERS: usize = 1_000;
 
-/// The methods named by the HTTP semantic conventions; anything else is `_OTHER`.
-const METHODS: [&str; 10] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER",
-];
+use crate::method::METHODS;
 
 /// The `code_class` values: a status class, `error` when the call failed, `other` for a status
 /// outside 100..=599.
@@ -33,18 +30,7 @@ pub(crate) const ERROR_CLASS: usize = 5;
 
 /// The semconv name of a method and its index: a known method's own name, or `_OTHER`.
 pub(crate) fn method(method: &Method) -> (usize, &'static str) {
-    let index = match *method {
-        Method::GET => 0,
-        Method::HEAD => 1,
-        Method::POST => 2,
-        Method::PUT => 3,
-        Method::DELETE => 4,
-        Method::CONNECT => 5,
-        Method::OPTIONS => 6,
-        Method::TRACE => 7,
-        Method::PATCH => 8,
-        _ => 9,
-    };
+    let index = crate::method::index(method);
     (index, METHODS[index])
 }
 

@@ -122,20 +122,13 @@ pub(crate) fn request<B>(
     user: Option<&(Option<String>, Option<String>)>,
 ) -> Vec<KeyValue> {
     let mut attrs = Vec::with_capacity(16);
-    let method = req.method().as_str();
-    let known = super::handles::method_label(req.method()) != "_OTHER";
-    attrs.push(KeyValue::new(
-        "http.request.method",
-        if known {
-            method.to_owned()
-        } else {
-            "_OTHER".to_owned()
-        },
-    ));
-    if !known {
+    // A static label: no allocation unless the method is non-standard.
+    let label = super::handles::method_label(req.method());
+    attrs.push(KeyValue::new("http.request.method", label));
+    if label == "_OTHER" {
         attrs.push(KeyValue::new(
             "http.request.method_original",
-            method.to_owned(),
+            req.method().as_str().to_owned(),
         ));
     }
     attrs.push(KeyValue::new("url.path", req.uri().path().to_owned()));

@@ -147,22 +147,7 @@ impl HandleCache {
     }
 }
 
-/// The `method` label: the standard methods, or `_OTHER` (bounded cardinality, as the OpenTelemetry
-/// HTTP conventions say).
-pub(crate) fn method_label(method: &http::Method) -> &'static str {
-    match *method {
-        http::Method::GET => "GET",
-        http::Method::POST => "POST",
-        http::Method::PUT => "PUT",
-        http::Method::DELETE => "DELETE",
-        http::Method::PATCH => "PATCH",
-        http::Method::HEAD => "HEAD",
-        http::Method::OPTIONS => "OPTIONS",
-        http::Method::CONNECT => "CONNECT",
-        http::Method::TRACE => "TRACE",
-        _ => "_OTHER",
-    }
-}
+pub(crate) use crate::method::label as method_label;
 
 #[cfg(test)]
 mod tests {
