@@ -89,26 +89,45 @@ pub(crate) fn remote_context(
     SpanContext::new(trace_id, span_id, flags, true, state)
 }
 
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
+/// Hex digit values by byte; `INVALID` for anything but `0-9a-f` (uppercase is invalid by the spec).
+const INVALID: u8 = 0xff;
+static HEX_VALUE: [u8; 256] = {
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 fn hex_u8(s: &[u8]) -> Option<u8> {
-    Some(hex_digit(s[0])? << 4 | hex_digit(s[1])?)
+    let (hi, lo) = (HEX_VALUE[usize::from(s[0])], HEX_VALUE[usize::from(s[1])]);
+    ((hi | lo) & 0xf0 == 0).then_some(hi << 4 | lo)
 }
 
+/// Up to 16 hex digits as a `u64`: one table lookup per digit, one validity check at the end.
 fn hex_u64(s: &[u8]) -> Option<u64> {
-    s.iter()
-        .try_fold(0u64, |acc, &b| Some(acc << 4 | u64::from(hex_digit(b)?)))
+    let mut acc = 0u64;
+    let mut bad = 0u8;
+    for &b in s {
+        let d = HEX_VALUE[usize::from(b)];
+        bad |= d;
+        acc = acc << 4 | u64::from(d & 0x0f);
+    }
+    // Valid digits are below 16, so any high bit set in `bad` came from an invalid byte.
+    (bad & 0xf0 == 0).then_some(acc)
 }
 
+/// 32 hex digits as a `u128`, parsed as two `u64` halves (cheaper than 128-bit shifts).
 fn parse_hex_u128(s: &[u8]) -> Option<u128> {
-    s.iter()
-        .try_fold(0u128, |acc, &b| Some(acc << 4 | u128::from(hex_digit(b)?)))
+    let (hi, lo) = s.split_at(s.len() - 16);
+    Some(u128::from(hex_u64(hi)?) << 64 | u128::from(hex_u64(lo)?))
 }
 
 #[cfg(test)]
@@ -164,6 +183,32 @@ mod tests {
         ];
         for value in cases {
             assert!(parse(&value).is_none(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn every_byte_in_every_field() {
+        // Each field accepts exactly the lowercase hex digits, wherever the byte sits.
+        let value = format!("00-{TRACE}-{SPAN}-01");
+        for pos in [0, 1, 3, 18, 19, 34, 36, 44, 51, 53, 54] {
+            for b in 0..=255u8 {
+                let mut bytes = value.clone().into_bytes();
+                bytes[pos] = b;
+                let Ok(candidate) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                let hex = b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+                let parsed = parse(&candidate);
+                // Version `ff` is the one hex value refused, and only in the version field.
+                let version_ff = pos <= 1 && candidate.starts_with("ff");
+                assert_eq!(parsed.is_some(), hex && !version_ff, "{candidate:?}");
+                if let Some((t, s, f)) = parsed
+                    && (3..52).contains(&pos)
+                {
+                    let round = format!("00-{}-{}-{:02x}", t, s, f.to_u8());
+                    assert_eq!(round.as_bytes()[pos], b, "{candidate:?}");
+                }
+            }
         }
     }
 
