@@ -1,6 +1,7 @@
 //! Project automation. `cargo xtask test` is the one test command (README, `.ci/run` and the GitHub
 //! workflow all call it); `cargo xtask codegen` regenerates the files derived from the catalog;
-//! `cargo xtask bench-http` runs the load benchmark and writes `docs/performance.md`.
+//! `cargo xtask bench-http` runs the load benchmark and writes `docs/performance.md`;
+//! `cargo xtask bench-instructions` counts instructions per request and writes `docs/instructions.md`.
 
 mod bench_http;
 mod codegen;
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("codegen") => codegen::run(codegen::Mode::Write),
         Some("bench-http") => bench_http::run(&args[1..]),
+        Some("bench-instructions") => bench_http::instructions(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -22,7 +24,9 @@ fn main() -> ExitCode {
                  test      fmt check, clippy -D warnings, generated files up to date, every test\n  \
                  codegen   regenerate docs/metrics.md from the metric catalog\n  \
                  bench-http [--rounds N] [--duration S] [--connections C]\n             \
-                 load benchmark against bare axum and the peer stacks; writes docs/performance.md"
+                 load benchmark against bare axum and the peer stacks; writes docs/performance.md\n  \
+                 bench-instructions [--requests N]\n             \
+                 instructions per request under callgrind, same configurations; writes docs/instructions.md"
             );
             return ExitCode::from(2);
         }

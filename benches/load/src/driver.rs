@@ -145,7 +145,7 @@ async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Re
 }
 
 /// splitmix64: a cheap, well-mixed trace id source.
-fn next(state: &mut u64) -> u64 {
+pub(crate) fn next(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -154,7 +154,7 @@ fn next(state: &mut u64) -> u64 {
 }
 
 /// Writes `value` as 16 lowercase hex digits, without allocating.
-fn write_hex(out: &mut [u8], mut value: u64) {
+pub(crate) fn write_hex(out: &mut [u8], mut value: u64) {
     for byte in out.iter_mut().rev() {
         *byte = b"0123456789abcdef"[(value & 0xf) as usize];
         value >>= 4;

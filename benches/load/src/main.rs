@@ -2,7 +2,7 @@
 //! process of its own on one pinned CPU and driven over loopback from the other CPU.
 //!
 //! Run it with `cargo xtask bench-http [--rounds N] [--duration S] [--connections C]`, which builds
-//! this binary in release mode and writes `docs/performance.md`. Two modes:
+//! this binary in release mode and writes `docs/performance.md`. Its modes:
 //! - `server <config>`: sets up exactly one configuration (its tracing subscriber, OpenTelemetry
 //!   provider and metrics recorder are process globals) and serves on 127.0.0.1:0, printing
 //!   `port N` on its first line;
@@ -10,10 +10,15 @@
 //!   every round), starts the server pinned to CPU 0, pins itself to CPU 1, warms up, runs a
 //!   closed-loop load with C keep-alive HTTP/1.1 connections, reads the server's CPU time from
 //!   `/proc/<pid>/stat`, kills the server and finally prints the tables (ratios to bare axum in
-//!   the same round).
+//!   the same round);
+//! - `inproc <config> <n>`: the configuration's router called `n` times in process, no sockets;
+//! - `instructions [options]`: `inproc` under callgrind, instructions per request for each
+//!   configuration (`cargo xtask bench-instructions`, which writes `docs/instructions.md`).
 
 mod discard;
 mod driver;
+mod inproc;
+mod instructions;
 mod report;
 mod server;
 
@@ -108,7 +113,20 @@ impl Default for Options {
     }
 }
 
-const USAGE: &str = "usage:\n  obs-load-bench drive [--rounds N] [--duration S] [--warmup S] [--connections C] [--configs a,b,...] [--out FILE]\n  obs-load-bench server <config> [--cpu N]";
+const USAGE: &str = "usage:\n  obs-load-bench drive [--rounds N] [--duration S] [--warmup S] [--connections C] [--configs a,b,...] [--out FILE]\n  obs-load-bench server <config> [--cpu N]\n  obs-load-bench inproc <config> <requests>\n  obs-load-bench instructions [--requests N] [--configs a,b,...] [--out FILE]";
+
+/// A comma-separated list of configurations, `bare` first whether listed or not.
+fn configs_with_bare(list: &str) -> Result<Vec<Config>, String> {
+    let mut configs = vec![Config::Bare];
+    for name in list.split(',') {
+        let config =
+            Config::from_name(name).ok_or_else(|| format!("unknown configuration {name:?}"))?;
+        if !configs.contains(&config) {
+            configs.push(config);
+        }
+    }
+    Ok(configs)
+}
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a str, String> {
@@ -133,17 +151,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
             "--warmup" => options.warmup = seconds(value(&mut it, flag)?, flag)?,
             "--connections" => options.connections = number(value(&mut it, flag)?, flag)?,
             "--out" => options.out = Some(value(&mut it, flag)?.into()),
-            "--configs" => {
-                let mut configs = vec![Config::Bare];
-                for name in value(&mut it, flag)?.split(',') {
-                    let config = Config::from_name(name)
-                        .ok_or_else(|| format!("unknown configuration {name:?}"))?;
-                    if !configs.contains(&config) {
-                        configs.push(config);
-                    }
-                }
-                options.configs = configs;
-            }
+            "--configs" => options.configs = configs_with_bare(value(&mut it, flag)?)?,
             other => return Err(format!("unknown option {other:?}\n{USAGE}")),
         }
     }
@@ -177,6 +185,16 @@ fn main() -> ExitCode {
             None => Err(format!("unknown or missing configuration\n{USAGE}")),
         },
         Some("drive") => parse_options(&args[1..]).and_then(|o| driver::run(&o)),
+        Some("inproc") => match (
+            args.get(1).and_then(|n| Config::from_name(n)),
+            args.get(2).and_then(|n| n.parse().ok()),
+        ) {
+            (Some(config), Some(n)) => inproc::run(config, n),
+            _ => Err(format!("inproc needs a configuration and a count\n{USAGE}")),
+        },
+        Some("instructions") => {
+            instructions::Options::parse(&args[1..]).and_then(|o| instructions::run(&o))
+        }
         _ => Err(USAGE.into()),
     };
     match result {

@@ -30,7 +30,7 @@ pub(crate) struct Sample {
 #[derive(Debug, Clone)]
 pub(crate) struct Machine {
     pub(crate) cpus: usize,
-    model: String,
+    pub(crate) model: String,
     load: String,
 }
 
@@ -97,7 +97,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     std::process::Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()

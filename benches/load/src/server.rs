@@ -22,7 +22,7 @@ fn app() -> Router {
 }
 
 /// Whatever must live as long as the server (guards, providers, metric handles).
-type Keep = Vec<Box<dyn std::any::Any>>;
+pub(crate) type Keep = Vec<Box<dyn std::any::Any>>;
 
 fn obs_init(builder: obs_core::ObsConfigBuilder) -> Result<obs_core::ObsGuard, String> {
     obs_core::init(
@@ -89,7 +89,7 @@ fn axum_prometheus(router: Router, keep: &mut Keep) -> Router {
 }
 
 /// Sets up `config`'s globals and returns its router.
-fn setup(config: Config, keep: &mut Keep) -> Result<Router, String> {
+pub(crate) fn setup(config: Config, keep: &mut Keep) -> Result<Router, String> {
     let full = |ratio: f64| obs_http::HttpLayer::new().sampler(move |_| Some(ratio));
     Ok(match config {
         Config::Bare => app(),
