@@ -85,7 +85,9 @@ pub(crate) fn valid(value: &HeaderValue) -> Option<&HeaderValue> {
 /// A new id: 128 random bits as 32 lowercase hex characters.
 pub(crate) fn generate() -> HeaderValue {
     let hex = obs_core::propagation::traceparent::hex_u128(rand::random());
-    HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(&hex))
+    // One allocation that every clone (extensions, response headers, span) shares; a copied
+    // slice would allocate again on its first clone.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(hex))
         .unwrap_or(HeaderValue::from_static("0"))
 }
 
