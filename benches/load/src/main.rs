@@ -78,11 +78,11 @@ impl Config {
             }
             Config::ObsFull100 => "the same at `Some(1.0)`",
             Config::TowerHttpTrace => {
-                "tower-http `TraceLayer::new_for_http()`; subscriber: a `fmt` layer writing to `std::io::sink`, all levels enabled (the layer's DEBUG span and events are built and formatted, then discarded)"
+                "tower-http `TraceLayer::new_for_http()`; subscriber: `tracing_subscriber::fmt()` at its default level, INFO, writing to `std::io::sink` (the layer's default span and events are DEBUG, so they are disabled: it times requests and classifies responses, and logs nothing)"
             }
             Config::AxumPrometheus => "axum-prometheus 0.10 `PrometheusMetricLayer::pair()`",
             Config::TowerHttpOtel => {
-                "`TraceLayer` + tracing-opentelemetry 0.34: `make_span_with` extracts the W3C context with the global propagator and calls `set_parent`; `Sampler::AlwaysOn`; SDK `BatchSpanProcessor` to the discarding exporter"
+                "`TraceLayer` + tracing-opentelemetry 0.34: `make_span_with` extracts the W3C context with the global propagator and calls `set_parent`; `Sampler::AlwaysOn`; SDK `BatchSpanProcessor` to the discarding exporter; an INFO level filter, as in production (the INFO request span is exported, the layer's DEBUG events are not)"
             }
             Config::AxumPrometheusOtel => "axum-prometheus and tower-http-otel together",
         }

@@ -35,7 +35,7 @@ fn obs_init(builder: obs_core::ObsConfigBuilder) -> Result<obs_core::ObsGuard, S
 }
 
 /// The peers' tracing: the SDK's own batch processor to the discarding exporter, W3C propagator,
-/// every span sampled, bridged from `tracing` by tracing-opentelemetry.
+/// every span sampled, bridged from `tracing` by tracing-opentelemetry, under an INFO filter.
 fn peer_otel(keep: &mut Keep) -> Result<(), String> {
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOn)
@@ -43,8 +43,11 @@ fn peer_otel(keep: &mut Keep) -> Result<(), String> {
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("load-bench"));
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-        .map_err(|e| e.to_string())?;
+    // The level filter of a production service: `TraceLayer`'s DEBUG events stay out of the spans.
+    let subscriber = tracing_subscriber::registry()
+        .with(layer)
+        .with(tracing_subscriber::filter::LevelFilter::INFO);
+    tracing::subscriber::set_global_default(subscriber).map_err(|e| e.to_string())?;
     keep.push(Box::new(provider));
     Ok(())
 }
@@ -108,9 +111,10 @@ pub(crate) fn setup(config: Config, keep: &mut Keep) -> Result<Router, String> {
             app().layer(full(ratio))
         }
         Config::TowerHttpTrace => {
+            // `fmt()` at its default level, INFO, as `tracing_subscriber::fmt().init()` installs it.
             let subscriber = tracing_subscriber::fmt()
                 .with_writer(std::io::sink)
-                .with_max_level(tracing::Level::TRACE)
+                .with_max_level(tracing::Level::INFO)
                 .finish();
             tracing::subscriber::set_global_default(subscriber).map_err(|e| e.to_string())?;
             app().layer(TraceLayer::new_for_http())
