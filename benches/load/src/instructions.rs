@@ -1,7 +1,7 @@
 //! `instructions [--requests N] [--configs a,b] [--out FILE]`: runs every configuration's
 //! in-process loop (`inproc`) under `valgrind --tool=callgrind` for N and 2N requests and reports
 //! the difference over N: the instructions one request costs, all threads included (export
-//! too), start-up excluded. Counts repeat from run to run whatever else the machine does, so
+//! too), start-up and warm-up excluded (callgrind zeroes its counts when the loop starts). Counts repeat from run to run whatever else the machine does, so
 //! they show what a change buys where timings on a shared machine cannot.
 
 use std::fmt::Write as _;
@@ -51,7 +51,11 @@ impl Options {
 fn count(config: Config, n: u64) -> Result<u64, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let output = Command::new("valgrind")
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--zero-before=*measure_from_here*",
+        ])
         .arg(exe)
         .args(["inproc", config.name(), &n.to_string()])
         .output()
@@ -127,8 +131,8 @@ fn render(options: &Options, cpu: &str, valgrind: &str, rows: &[(Config, f64)]) 
          called in one process through `tower::ServiceExt::oneshot` on a current-thread runtime, \
          with the load driver's request (a fresh sampled `traceparent` each time) and the response \
          body read to its end; `valgrind --tool=callgrind` counts the instructions of every thread \
-         for {n} and for {n2} requests, and the difference over {n} is one request's cost, without \
-         start-up. No sockets: this is the middleware and the application, not the kernel.\n\
+         from the end of a 100-request warm-up (`--zero-before`) for {n} and for {n2} requests, and \
+         the difference over {n} is one request's cost. No sockets: this is the middleware and the application, not the kernel.\n\
          - why: instruction counts repeat exactly from run to run whatever else the machine does, \
          so they compare configurations, and a change against the code before it, where timings on \
          a shared machine drift. They are not time: a cache miss or an atomic costs more than its \

@@ -31,7 +31,7 @@ fn every_configuration_answers_in_process() {
         );
         assert_eq!(
             stdout.trim(),
-            format!("200 requests answered 200 through {config}")
+            format!("300 requests answered 200 through {config}")
         );
     }
 }
