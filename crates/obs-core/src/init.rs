@@ -5,7 +5,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics::KeyName;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+use crate::histogram::Histograms;
+use crate::recorder::{MetricsHandle, ObsRecorder};
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -24,7 +27,7 @@ use crate::metrics::catalog_limits;
 use crate::propagation::W3CPropagator;
 
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
-static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
+static PROMETHEUS: OnceLock<MetricsHandle> = OnceLock::new();
 static EXPORT_STATS: OnceLock<Arc<ExportStats>> = OnceLock::new();
 
 /// Why `init` could not install obs. Nothing is half-installed only when the error comes before any
@@ -74,7 +77,7 @@ pub struct ShutdownError(String);
 pub struct ObsGuard {
     provider: Option<SdkTracerProvider>,
     shutdown_timeout: Duration,
-    prometheus: PrometheusHandle,
+    prometheus: MetricsHandle,
     stats: Arc<ExportStats>,
     _upkeep: crossbeam_channel::Sender<()>,
     done: AtomicBool,
@@ -89,8 +92,8 @@ impl std::fmt::Debug for ObsGuard {
 }
 
 impl ObsGuard {
-    /// The Prometheus handle, to render `/metrics`.
-    pub fn prometheus(&self) -> &PrometheusHandle {
+    /// The metrics handle, to render `/metrics`.
+    pub fn prometheus(&self) -> &MetricsHandle {
         &self.prometheus
     }
 
@@ -134,8 +137,8 @@ impl Drop for ObsGuard {
     }
 }
 
-/// The Prometheus handle installed by `init`, if any.
-pub fn prometheus_handle() -> Option<&'static PrometheusHandle> {
+/// The metrics handle installed by `init`, if any: renders `/metrics`.
+pub fn prometheus_handle() -> Option<&'static MetricsHandle> {
     PROMETHEUS.get()
 }
 
@@ -348,24 +351,22 @@ fn build_exporter(config: &mut ObsConfig) -> Result<Option<Exporter>, InitError>
     Ok(Some((BoxedExporter::new(exporter), runtime)))
 }
 
-fn install_recorder(defs: &[MetricDef]) -> Result<PrometheusHandle, InitError> {
+fn install_recorder(defs: &[MetricDef]) -> Result<MetricsHandle, InitError> {
     let bucket_err = |e: metrics_exporter_prometheus::BuildError| {
         InitError::Catalog(catalog::CatalogError {
             metric: String::new(),
             problem: e.to_string(),
         })
     };
-    // Every histogram gets buckets, so none is ever rendered as a summary.
-    let mut builder = PrometheusBuilder::new()
+    // Catalog histograms never reach the exporter (obs counts them); any other histogram gets
+    // the latency buckets, so none is ever rendered as a summary.
+    let inner = PrometheusBuilder::new()
         .set_buckets(catalog::LATENCY_MS_BUCKETS)
-        .map_err(bucket_err)?;
-    for def in defs.iter().filter(|d| d.kind == MetricKind::Histogram) {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full(def.name.to_owned()), def.buckets)
-            .map_err(bucket_err)?;
-    }
-    let recorder = builder.build_recorder();
-    let handle = recorder.handle();
+        .map_err(bucket_err)?
+        .build_recorder();
+    let histograms = Arc::new(Histograms::new(defs));
+    let handle = MetricsHandle::new(inner.handle(), histograms.clone());
+    let recorder = ObsRecorder { inner, histograms };
     metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderAlreadySet)?;
     for def in defs {
         let name = KeyName::from_const_str(def.name);
@@ -381,7 +382,7 @@ fn install_recorder(defs: &[MetricDef]) -> Result<PrometheusHandle, InitError> {
 
 /// Drains histogram buffers every 5 s so memory stays flat between scrapes. The thread ends when
 /// the guard (and so the sender) is dropped.
-fn spawn_upkeep(handle: PrometheusHandle) -> std::io::Result<crossbeam_channel::Sender<()>> {
+fn spawn_upkeep(handle: MetricsHandle) -> std::io::Result<crossbeam_channel::Sender<()>> {
     let (tx, rx) = crossbeam_channel::bounded::<()>(0);
     std::thread::Builder::new()
         .name("obs-metrics-upkeep".into())

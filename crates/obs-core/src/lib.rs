@@ -28,11 +28,13 @@ pub mod config;
 mod export;
 mod exporter;
 pub mod health;
+mod histogram;
 mod init;
 pub mod logging;
 pub mod metrics;
 pub mod op;
 pub mod propagation;
+mod recorder;
 pub mod redact;
 pub mod sampler;
 pub mod trace;
@@ -41,3 +43,4 @@ pub use config::{ConfigError, LogFormat, ObsConfig, ObsConfigBuilder, Protocol, 
 pub use export::ExportStats;
 pub use init::{InitError, ObsGuard, ShutdownError, export_stats, init, prometheus_handle};
 pub use op::{ErrorType, Instrumented, OpOutcome, Operation, Outcome, instrument, instrument_with};
+pub use recorder::MetricsHandle;
