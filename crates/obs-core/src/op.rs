@@ -130,7 +130,8 @@ impl<T, E: ErrorType> Outcome for Result<T, E> {
 struct OpMetrics {
     duration: &'static HistogramVec,
     outcomes: &'static CounterVec,
-    labels: Vec<Cow<'static, str>>,
+    /// The base label values; `None` for the generic metrics, whose one label is the name.
+    labels: Option<Vec<Cow<'static, str>>>,
 }
 
 /// What [`instrument`] records: the span's name, kind and attributes, and the metrics.
@@ -151,7 +152,7 @@ impl Operation {
             metrics: OpMetrics {
                 duration: &DEFAULT_DURATION,
                 outcomes: &DEFAULT_OUTCOMES,
-                labels: vec![name.clone()],
+                labels: None,
             },
             name,
             kind: SpanKind::Internal,
@@ -183,7 +184,7 @@ impl Operation {
         self.metrics = OpMetrics {
             duration,
             outcomes,
-            labels: labels.into_iter().map(Into::into).collect(),
+            labels: Some(labels.into_iter().map(Into::into).collect()),
         };
         self
     }
@@ -220,6 +221,7 @@ where
         inner: future,
         state: Some(State {
             cx,
+            name: op.name,
             start: Instant::now(),
             metrics: op.metrics,
             classify,
@@ -229,6 +231,7 @@ where
 
 struct State<C> {
     cx: Context,
+    name: Cow<'static, str>,
     start: Instant,
     metrics: OpMetrics,
     classify: C,
@@ -245,7 +248,7 @@ pin_project! {
     impl<F, C> PinnedDrop for Instrumented<F, C> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(state) = this.project().state.take() {
-                finish(state.cx, state.start, &state.metrics, OpOutcome::Timeout(Cow::Borrowed("cancelled")));
+                finish(state.cx, state.start, &state.name, &state.metrics, OpOutcome::Timeout(Cow::Borrowed("cancelled")));
             }
         }
     }
@@ -278,21 +281,43 @@ where
         {
             let outcome = catch_unwind(AssertUnwindSafe(|| (state.classify)(output)))
                 .unwrap_or(OpOutcome::Error(Cow::Borrowed("unclassified")));
-            finish(state.cx, state.start, &state.metrics, outcome);
+            finish(state.cx, state.start, &state.name, &state.metrics, outcome);
         }
         poll
     }
 }
 
 /// Records the metrics and ends the span. A panicking recorder or exporter is contained here.
-fn finish(cx: Context, start: Instant, metrics: &OpMetrics, outcome: OpOutcome) {
+fn finish(cx: Context, start: Instant, name: &str, metrics: &OpMetrics, outcome: OpOutcome) {
     let elapsed_ms = start.elapsed().as_secs_f64() * 1_000.0;
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let mut labels: Vec<&str> = metrics.labels.iter().map(|l| &**l).collect();
-        metrics.duration.with(&labels).record(elapsed_ms);
-        labels.push(outcome.label());
-        labels.push(outcome.error_type());
-        metrics.outcomes.with(&labels).increment(1);
+        let base: &[Cow<'static, str>] = metrics.labels.as_deref().unwrap_or(&[]);
+        let count = if metrics.labels.is_some() {
+            base.len()
+        } else {
+            1
+        };
+        // Label values on the stack: no allocation for up to `INLINE - 2` base labels.
+        const INLINE: usize = 8;
+        let mut inline = [""; INLINE];
+        let mut heap = Vec::new();
+        let labels: &mut [&str] = if count + 2 <= INLINE {
+            &mut inline[..count + 2]
+        } else {
+            heap.resize(count + 2, "");
+            &mut heap
+        };
+        if metrics.labels.is_some() {
+            for (slot, value) in labels.iter_mut().zip(base) {
+                *slot = value;
+            }
+        } else {
+            labels[0] = name;
+        }
+        labels[count] = outcome.label();
+        labels[count + 1] = outcome.error_type();
+        metrics.duration.with(&labels[..count]).record(elapsed_ms);
+        metrics.outcomes.with(labels).increment(1);
 
         let span = cx.span();
         if outcome != OpOutcome::Success {

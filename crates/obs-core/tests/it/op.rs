@@ -33,9 +33,17 @@ const CALL_MS: MetricDef =
     MetricDef::histogram("test_call_duration_ms", "Test calls.").with_labels(&["peer"]);
 const CALLS: MetricDef = MetricDef::counter("test_calls_total", "Test calls by outcome.")
     .with_labels(&["peer", "outcome", "error_type"]);
-static CATALOG: &[MetricDef] = &[CALL_MS, CALLS];
+/// More labels than `finish` keeps on the stack: the values must land in order all the same.
+const WIDE: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
+const WIDE_MS: MetricDef =
+    MetricDef::histogram("test_wide_duration_ms", "Wide test calls.").with_labels(&WIDE);
+const WIDE_CALLS: MetricDef = MetricDef::counter("test_wide_total", "Wide test calls.")
+    .with_labels(&["a", "b", "c", "d", "e", "f", "g", "outcome", "error_type"]);
+static CATALOG: &[MetricDef] = &[CALL_MS, CALLS, WIDE_MS, WIDE_CALLS];
 static CALL_MS_VEC: HistogramVec = HistogramVec::new(&CALL_MS);
 static CALLS_VEC: CounterVec = CounterVec::new(&CALLS);
+static WIDE_MS_VEC: HistogramVec = HistogramVec::new(&WIDE_MS);
+static WIDE_CALLS_VEC: CounterVec = CounterVec::new(&WIDE_CALLS);
 
 #[test]
 fn outcomes_spans_and_unchanged_outputs() {
@@ -79,6 +87,16 @@ fn outcomes_spans_and_unchanged_outputs() {
             )
             .await;
             assert_eq!(custom.unwrap(), "body");
+            let wide: Result<(), PayError> = instrument(
+                Operation::new("wide").metrics(
+                    &WIDE_MS_VEC,
+                    &WIDE_CALLS_VEC,
+                    WIDE.map(|v| v.to_uppercase()),
+                ),
+                async { Err(PayError::Declined) },
+            )
+            .await;
+            assert_eq!(wide, Err(PayError::Declined));
             let classified = instrument_with(Operation::new("probe"), async { 404_u16 }, |code| {
                 if *code >= 400 {
                     OpOutcome::Error("http_404".into())
@@ -120,6 +138,15 @@ fn outcomes_spans_and_unchanged_outputs() {
             snap.value("test_call_duration_ms_count", &[("peer", "psp")]),
             Some(1.0)
         );
+        let wide: Vec<(&str, String)> = WIDE.iter().map(|k| (*k, k.to_uppercase())).collect();
+        let wide_labels: Vec<(&str, &str)> = wide.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            snap.value("test_wide_duration_ms_count", &wide_labels),
+            Some(1.0)
+        );
+        let mut outcome_labels = wide_labels.clone();
+        outcome_labels.extend([("outcome", "error"), ("error_type", "declined")]);
+        assert_eq!(snap.value("test_wide_total", &outcome_labels), Some(1.0));
         assert_eq!(
             snap.value(
                 "obs_operations_total",
