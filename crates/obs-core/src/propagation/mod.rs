@@ -104,6 +104,37 @@ impl W3CPropagator {
         let values = |name| headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
         extract_values(cx, values(tp), values(ts), values(bg))
     }
+
+    /// Injects into an [`http::HeaderMap`] without the `Injector` indirection: constant header
+    /// names, and `traceparent` encoded in place rather than formatted. Writes what
+    /// [`TextMapPropagator::inject_context`] writes; a value that is not a valid header is skipped.
+    pub fn inject_headers(&self, cx: &Context, headers: &mut http::HeaderMap) {
+        const TP: http::HeaderName = http::HeaderName::from_static(TRACEPARENT);
+        const TS: http::HeaderName = http::HeaderName::from_static(TRACESTATE);
+        const BG: http::HeaderName = http::HeaderName::from_static(BAGGAGE);
+        let span = cx.span();
+        let span_cx = span.span_context();
+        if span_cx.is_valid() {
+            if let Ok(value) = http::HeaderValue::from_bytes(&traceparent::encode(span_cx)) {
+                headers.insert(TP, value);
+            }
+            let state = span_cx.trace_state().header();
+            if !state.is_empty()
+                && let Ok(value) = http::HeaderValue::from_str(&state)
+            {
+                headers.insert(TS, value);
+            }
+        }
+        let bag = cx.baggage();
+        if !bag.is_empty() {
+            let header = baggage::format(bag);
+            if !header.is_empty()
+                && let Ok(value) = http::HeaderValue::from_str(&header)
+            {
+                headers.insert(BG, value);
+            }
+        }
+    }
 }
 
 fn extract_values<'a>(

@@ -37,6 +37,9 @@ fn round_trip_through_headers() {
         bag.get_with_metadata("isProduction").unwrap().1.as_str(),
         "p"
     );
+    let mut fast = HeaderMap::new();
+    W3CPropagator::new().inject_headers(&cx, &mut fast);
+    assert_eq!(fast, out);
 }
 
 #[test]
@@ -104,6 +107,10 @@ proptest! {
         if let Some(v) = out.get(BAGGAGE) {
             prop_assert!(v.len() <= baggage::MAX_BYTES);
         }
+        // The HeaderMap fast path writes exactly what the Injector path writes.
+        let mut fast = HeaderMap::new();
+        W3CPropagator::new().inject_headers(&cx, &mut fast);
+        prop_assert_eq!(fast, out);
     }
 
     #[test]

@@ -6,7 +6,8 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use http::{Request, Response, Uri, header};
-use opentelemetry::trace::{SpanKind, TraceContextExt, Tracer as _};
+use obs_core::propagation::W3CPropagator;
+use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
 
@@ -78,20 +79,25 @@ where
                 } else {
                     method_name
                 };
-                let span = tracer
+                let mut span = tracer
                     .span_builder(name)
                     .with_kind(SpanKind::Client)
                     .start_with_context(tracer, &parent);
-                let cx = parent.with_span(span);
-                if cx.span().is_recording() {
-                    set_request_attributes(&cx, &req, method_name, host.map(|_| &server), port);
+                // Set while the span is ours alone: in the context, each attribute takes a lock.
+                if span.is_recording() {
+                    span.set_attributes(request_attributes(
+                        &req,
+                        method_name,
+                        host.map(|_| &server),
+                        port,
+                    ));
                 }
-                cx
+                parent.with_span(span)
             }
             None => parent,
         };
         if self.propagate {
-            obs_core::propagation::inject(&cx, req.headers_mut());
+            W3CPropagator::new().inject_headers(&cx, req.headers_mut());
         }
         // Layers below (connection pools, retries, `tracing` spans) run inside the client span.
         let future = {
@@ -111,36 +117,57 @@ where
 }
 
 /// The request's attributes, set only on a recording span.
-fn set_request_attributes<B>(
-    cx: &Context,
+fn request_attributes<B>(
     req: &Request<B>,
     method_name: &'static str,
     server: Option<&Arc<ServerHandles>>,
     port: Option<u16>,
-) {
-    let span = cx.span();
-    let url = req.uri().to_string();
-    span.set_attribute(KeyValue::new("http.request.method", method_name));
+) -> Vec<KeyValue> {
+    let mut attrs = Vec::with_capacity(5);
+    attrs.push(KeyValue::new("http.request.method", method_name));
     if method_name == "_OTHER" {
-        span.set_attribute(KeyValue::new(
+        attrs.push(KeyValue::new(
             "http.request.method_original",
             req.method().as_str().to_owned(),
         ));
     }
     if let Some(server) = server {
-        span.set_attribute(KeyValue::new("server.address", Arc::clone(server.name())));
+        attrs.push(KeyValue::new("server.address", Arc::clone(server.name())));
     }
     if let Some(port) = port {
-        span.set_attribute(KeyValue::new("server.port", i64::from(port)));
+        attrs.push(KeyValue::new("server.port", i64::from(port)));
     }
-    span.set_attribute(KeyValue::new(
-        "url.full",
-        obs_core::redact::url(&url).into_owned(),
-    ));
+    attrs.push(KeyValue::new("url.full", url_full(req.uri())));
+    attrs
 }
 
-/// The server's host (without IPv6 brackets) and port: from the URI, or from the `Host` header when
-/// the URI is relative. A missing port is the scheme's default.
+/// `url.full`: the URI as `Display` writes it, sensitive query values redacted, credentials
+/// removed. Built from its parts; the general `redact::url` only when there are credentials.
+fn url_full(uri: &Uri) -> String {
+    let authority = uri.authority().map(http::uri::Authority::as_str);
+    if authority.is_some_and(|a| a.contains('@')) {
+        return obs_core::redact::url(&uri.to_string()).into_owned();
+    }
+    let query = uri.query().map(obs_core::redact::query);
+    let scheme = uri.scheme_str();
+    let len = scheme.map_or(0, |s| s.len() + 3)
+        + authority.map_or(0, str::len)
+        + uri.path().len()
+        + query.as_ref().map_or(0, |q| q.len() + 1);
+    let mut url = String::with_capacity(len);
+    if let Some(scheme) = scheme {
+        url.push_str(scheme);
+        url.push_str("://");
+    }
+    url.push_str(authority.unwrap_or_default());
+    url.push_str(uri.path());
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(&query);
+    }
+    url
+}
+
 fn target<B>(req: &Request<B>) -> (Option<&str>, Option<u16>) {
     let uri = req.uri();
     if let Some(host) = uri.host() {
@@ -188,6 +215,30 @@ fn default_port(uri: &Uri) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_full_is_the_redacted_display() {
+        let uris = [
+            "http://api.example.com/v1/items?page=2",
+            "https://api.example.com:8443/a/b?token=s3cret&x=1",
+            "http://user:pass@10.0.0.1/private?password=p",
+            "http://example.com",
+            "/relative/path?api_key=k",
+            "/",
+            "example.com:443",
+            "http://[::1]:9000/x?%74oken=t",
+        ];
+        for raw in uris {
+            let uri: Uri = raw.parse().unwrap();
+            let expected = obs_core::redact::url(&uri.to_string()).into_owned();
+            assert_eq!(url_full(&uri), expected, "{raw}");
+        }
+        let redacted = url_full(&"http://u:p@h/x?token=t".parse().unwrap());
+        assert!(
+            !redacted.contains("u:p") && !redacted.contains("=t"),
+            "{redacted}"
+        );
+    }
 
     #[test]
     fn targets_table() {
