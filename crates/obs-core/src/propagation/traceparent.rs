@@ -64,13 +64,22 @@ pub fn encode(cx: &SpanContext) -> [u8; LEN_V00] {
     out
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+/// The two lowercase hex digits of every byte value.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = [HEX[b >> 4], HEX[b & 0x0f]];
+        b += 1;
+    }
+    table
+};
 
 /// Writes `bytes` as lowercase hex into `out`, which is exactly twice as long.
 pub(crate) fn write_hex(out: &mut [u8], bytes: &[u8]) {
     for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0x0f)];
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
     }
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct RequestState {
     /// The request's context (span, caller's context, correlation id); `None` when the layer has
     /// nothing to carry (metrics only), so nothing is attached on each poll.
     pub(crate) cx: Option<Context>,
+    /// Whether the span records, asked once: each ask through the context takes the span's lock.
+    recording: bool,
     start: Instant,
     handles: Option<Arc<RouteHandles>>,
     config: Arc<Config>,
@@ -44,8 +46,10 @@ impl RequestState {
         if handles.is_some() {
             config.handles.in_flight().increment(1.0);
         }
+        let recording = cx.as_ref().is_some_and(|cx| cx.span().is_recording());
         Self {
             cx,
+            recording,
             start,
             handles,
             config,
@@ -67,7 +71,7 @@ impl RequestState {
             End::Status(s) => (s, (s >= 500).then(|| s.to_string())),
             End::Error(t) => (500, Some(t.to_owned())),
             End::Panic(message) => {
-                if span.is_recording() {
+                if self.recording {
                     span.add_event(
                         "exception",
                         vec![
@@ -79,7 +83,7 @@ impl RequestState {
                 (500, Some("panic".to_owned()))
             }
         };
-        if span.is_recording() {
+        if self.recording {
             span.set_attribute(KeyValue::new(
                 "http.response.status_code",
                 i64::from(status),
@@ -102,7 +106,7 @@ impl RequestState {
     pub(crate) fn finish(self, response_bytes: u64) {
         if let Some(cx) = &self.cx {
             let span = cx.span();
-            if span.is_recording() {
+            if self.recording {
                 let size = KeyValue::new("http.response.body.size", response_bytes as i64);
                 span.set_attribute(size);
             }
