@@ -1,8 +1,9 @@
 //! `instructions [--requests N] [--configs a,b] [--out FILE]`: runs every configuration's
 //! in-process loop (`inproc`) under `valgrind --tool=callgrind` for N and 2N requests and reports
 //! the difference over N: the instructions one request costs, all threads included (export
-//! too), start-up and warm-up excluded (callgrind zeroes its counts when the loop starts). Counts repeat from run to run whatever else the machine does, so
-//! they show what a change buys where timings on a shared machine cannot.
+//! too), start-up and warm-up excluded (callgrind zeroes its counts when the loop starts). Counts
+//! repeat from run to run whatever else the machine does, so they show what a change buys where
+//! timings on a shared machine cannot.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -21,7 +22,7 @@ pub(crate) struct Options {
 impl Options {
     pub(crate) fn parse(args: &[String]) -> Result<Self, String> {
         let mut options = Self {
-            requests: 2_000,
+            requests: 20_000,
             configs: Config::ALL.to_vec(),
             out: None,
         };
@@ -133,10 +134,12 @@ fn render(options: &Options, cpu: &str, valgrind: &str, rows: &[(Config, f64)]) 
          body read to its end; `valgrind --tool=callgrind` counts the instructions of every thread \
          from the end of a 100-request warm-up (`--zero-before`) for {n} and for {n2} requests, and \
          the difference over {n} is one request's cost. No sockets: this is the middleware and the application, not the kernel.\n\
-         - why: instruction counts repeat exactly from run to run whatever else the machine does, \
-         so they compare configurations, and a change against the code before it, where timings on \
-         a shared machine drift. They are not time: a cache miss or an atomic costs more than its \
-         one instruction.\n",
+         - why: instruction counts repeat from run to run whatever else the machine does (to a few \
+         instructions without a span exporter; within about 0.5 % with one, whose batches follow \
+         the clock), so they compare configurations, and a change against the code before it, \
+         where timings on a shared machine drift. They are not time: a cache miss, a contended \
+         atomic or a context switch costs more than its one instruction, and the kernel's share \
+         of a real request is not here (see `docs/performance.md` for CPU time under load).\n",
         n = options.requests,
         n2 = 2 * options.requests,
         date = now(),

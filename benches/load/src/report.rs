@@ -189,7 +189,10 @@ impl Report {
              flag set) on every request. Server CPU is utime + stime of the server process (all \
              threads, export included) from `/proc/<pid>/stat` over the measured window. Medians \
              across rounds; \"× bare\" and \"added\" are medians of per-round comparisons with bare \
-             axum measured in the same round.\n",
+             axum measured in the same round.\n\
+             - see also: `docs/instructions.md` (`cargo xtask bench-instructions`), the same \
+             configurations counted in instructions per request under callgrind, which do not drift \
+             with the machine's load.\n",
             self.command(),
             self.date,
             self.machine.cpus,
