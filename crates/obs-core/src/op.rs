@@ -213,7 +213,7 @@ where
                 .with_kind(op.kind.clone())
                 .with_attributes(op.attributes)
                 .start_with_context(tracer, &parent);
-            parent.with_span(span)
+            crate::trace::with_span(&parent, span)
         }
         None => Context::current(),
     };

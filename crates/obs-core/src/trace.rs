@@ -3,8 +3,8 @@
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::Context;
-use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
-use opentelemetry_sdk::trace::SdkTracer;
+use opentelemetry::trace::{Span as _, SpanContext, SpanId, TraceContextExt, TraceId};
+use opentelemetry_sdk::trace::{SdkTracer, Span};
 
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
@@ -16,6 +16,38 @@ pub(crate) fn set_tracer(tracer: SdkTracer) {
 /// `None` before `init`, or when the SDK is disabled.
 pub fn tracer() -> Option<&'static SdkTracer> {
     TRACER.get()
+}
+
+/// `parent` with `span` as its active span, for spans started from [`tracer`].
+///
+/// A span that does not record (not sampled) is kept as its span context alone, marked local:
+/// children and log lines see the same ids and the same sampling decision, without the context
+/// boxing a no-op span behind a lock (an allocation, and a lock each time the span is asked
+/// anything). Ending it is a no-op either way.
+///
+/// ```
+/// use opentelemetry::Context;
+/// use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
+/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+///
+/// let off = SdkTracerProvider::builder().with_sampler(Sampler::AlwaysOff).build();
+/// let cx = obs_core::trace::with_span(&Context::new(), off.tracer("doc").start("work"));
+/// let span = cx.span();
+/// assert!(span.span_context().is_valid() && !span.span_context().is_remote());
+/// assert!(!span.is_recording());
+/// ```
+pub fn with_span(parent: &Context, span: Span) -> Context {
+    if span.is_recording() {
+        return parent.with_span(span);
+    }
+    let sc = span.span_context();
+    parent.with_remote_span_context(SpanContext::new(
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags(),
+        false,
+        sc.trace_state().clone(),
+    ))
 }
 
 /// The current OpenTelemetry context. Entering a `tracing` span activates its context, so this is

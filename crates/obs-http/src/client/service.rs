@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use http::{Request, Response, Uri, header};
 use obs_core::propagation::W3CPropagator;
-use opentelemetry::trace::{Span as _, SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
 
@@ -92,7 +92,7 @@ where
                         port,
                     ));
                 }
-                parent.with_span(span)
+                obs_core::trace::with_span(&parent, span)
             }
             None => parent,
         };

@@ -10,7 +10,7 @@ use http::{HeaderValue, Request, Response};
 use obs_core::propagation::W3CPropagator;
 use obs_core::sampler::SamplingOverride;
 use opentelemetry::Context;
-use opentelemetry::trace::{Span as _, SpanContext, SpanKind, TraceContextExt as _, Tracer as _};
+use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use tower_service::Service;
 
 use super::attributes;
@@ -93,25 +93,11 @@ where
                     .start_with_context(tracer, &base)
             };
             // The override is scoped to this thread while the span starts: no Context allocation.
-            let span = match sampling_override(config, &req, user.as_ref()) {
+            let mut span = match sampling_override(config, &req, user.as_ref()) {
                 Some(ratio) => SamplingOverride::ratio(ratio).scope(start_span),
                 None => start_span(),
             };
-            if !span.is_recording() {
-                // A span that records nothing is only its ids: the context keeps those, not a
-                // boxed no-op span behind a lock (one allocation and a lock per ask, saved).
-                let sc = span.span_context();
-                let local = SpanContext::new(
-                    sc.trace_id(),
-                    sc.span_id(),
-                    sc.trace_flags(),
-                    false,
-                    sc.trace_state().clone(),
-                );
-                parent = Some(base.with_remote_span_context(local));
-            } else {
-                let cx = base.with_span(span);
-                let span = cx.span();
+            if span.is_recording() {
                 let str_ids =
                     ids.as_ref()
                         .zip(correlation.as_ref())
@@ -130,8 +116,8 @@ where
                     str_ids,
                     user.as_ref(),
                 ));
-                parent = Some(cx);
             }
+            parent = Some(obs_core::trace::with_span(&base, span));
         }
 
         let handles = handles.filter(|_| want_metrics);
