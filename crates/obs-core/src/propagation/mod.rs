@@ -105,6 +105,24 @@ impl W3CPropagator {
         extract_values(cx, values(tp), values(ts), values(bg))
     }
 
+    /// Extracts from header values the caller already found: every `traceparent`, `tracestate`
+    /// and `baggage` value in order (for a layer that reads the headers in one pass). Same rules
+    /// as [`TextMapPropagator::extract_with_context`]; the result is a child of `cx`.
+    pub fn extract_values<'a>(
+        &self,
+        cx: &Context,
+        traceparents: impl IntoIterator<Item = &'a str>,
+        tracestates: impl IntoIterator<Item = &'a str>,
+        baggages: impl IntoIterator<Item = &'a str>,
+    ) -> Context {
+        extract_values(
+            cx,
+            traceparents.into_iter(),
+            tracestates.into_iter(),
+            baggages.into_iter(),
+        )
+    }
+
     /// Injects into an [`http::HeaderMap`] without the `Injector` indirection: constant header
     /// names, and `traceparent` encoded in place rather than formatted. Writes what
     /// [`TextMapPropagator::inject_context`] writes; a value that is not a valid header is skipped.

@@ -34,6 +34,7 @@ mod future;
 mod handles;
 mod layer;
 mod request_id;
+mod scan;
 mod service;
 mod state;
 mod user;

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
-use obs_core::propagation::W3CPropagator;
 use obs_core::sampler::SamplingOverride;
 use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
@@ -18,7 +17,8 @@ use super::body::ObsBody;
 use super::future::{Ids, ResponseFuture};
 use super::handles::method_label;
 use super::layer::{Config, RequestHead};
-use super::request_id::{self, CorrelationId, RequestId, X_CORRELATION_ID, X_REQUEST_ID};
+use super::request_id::{self, CorrelationId, RequestId};
+use super::scan::Found;
 use super::state::RequestState;
 
 /// The service [`crate::HttpLayer`] wraps around the application.
@@ -59,14 +59,17 @@ where
         let want_span = config.spans && !config.skip_spans.iter().any(|p| p == path);
         let want_metrics = config.metrics && !config.skip_metrics.iter().any(|p| p == path);
         let method = method_label(req.method());
-        let ids = config.request_ids.then(|| request_ids(&req));
+        let found = (config.request_ids || config.propagation).then(|| Found::scan(req.headers()));
+        let ids = found
+            .as_ref()
+            .filter(|_| config.request_ids)
+            .map(request_ids);
 
         // The caller's context; a malformed header yields none and the request goes on as a root.
-        let mut parent = if config.propagation {
-            Some(W3CPropagator::new().extract_headers(&Context::new(), req.headers()))
-        } else {
-            None
-        };
+        let mut parent = found
+            .as_ref()
+            .filter(|_| config.propagation)
+            .map(|found| found.context(req.headers()));
         let correlation = ids
             .as_ref()
             .map(|(_, c)| obs_core::trace::CorrelationId::new(c.to_str().unwrap_or_default()));
@@ -145,11 +148,11 @@ where
 
 /// The request id (the caller's if valid, else new) and the correlation id (the caller's if valid,
 /// else the request id).
-fn request_ids<B>(req: &Request<B>) -> (HeaderValue, HeaderValue) {
+fn request_ids(found: &Found<'_>) -> (HeaderValue, HeaderValue) {
     // Reused ids share the request's bytes; only a generated id allocates.
-    let header = |name| req.headers().get(name).and_then(request_id::valid).cloned();
-    let request = header(X_REQUEST_ID).unwrap_or_else(request_id::generate);
-    let correlation = header(X_CORRELATION_ID).unwrap_or_else(|| request.clone());
+    let valid = |value: Option<&HeaderValue>| value.and_then(request_id::valid).cloned();
+    let request = valid(found.request_id).unwrap_or_else(request_id::generate);
+    let correlation = valid(found.correlation_id).unwrap_or_else(|| request.clone());
     (request, correlation)
 }
 
