@@ -120,17 +120,37 @@ fn hex_u8(s: &[u8]) -> Option<u8> {
     ((hi | lo) & 0xf0 == 0).then_some(hi << 4 | lo)
 }
 
-/// Up to 16 hex digits as a `u64`: one table lookup per digit, one validity check at the end.
+/// 16 lowercase hex digits as a `u64`, eight at a time.
 fn hex_u64(s: &[u8]) -> Option<u64> {
-    let mut acc = 0u64;
-    let mut bad = 0u8;
-    for &b in s {
-        let d = HEX_VALUE[usize::from(b)];
-        bad |= d;
-        acc = acc << 4 | u64::from(d & 0x0f);
+    let (hi, lo) = s.split_at_checked(8)?;
+    let hi = hex8(hi.try_into().ok()?)?;
+    let lo = hex8(lo.try_into().ok()?)?;
+    Some(u64::from(hi) << 32 | u64::from(lo))
+}
+
+/// Eight lowercase hex digits as a `u32`, all in one 64-bit word (SWAR): range checks on every
+/// byte at once, then the nibbles folded together. About a third of the instructions of a digit
+/// table.
+fn hex8(digits: [u8; 8]) -> Option<u32> {
+    const H: u64 = 0x8080_8080_8080_8080;
+    const L: u64 = 0x0101_0101_0101_0101;
+    let x = u64::from_be_bytes(digits);
+    if x & H != 0 {
+        return None;
     }
-    // Valid digits are below 16, so any high bit set in `bad` came from an invalid byte.
-    (bad & 0xf0 == 0).then_some(acc)
+    // For bytes below 0x80: the high bit of each byte of `(x | H) - n * L` is set iff byte >= n.
+    let at_least = |n: u64| ((x | H) - n * L) & H;
+    let digit = at_least(0x30) & !at_least(0x3a);
+    let letter = at_least(0x61) & !at_least(0x67);
+    if digit | letter != H {
+        return None;
+    }
+    // '0'..'9' keep their low nibble; 'a'..'f' have 1..6 there, plus 9.
+    let mut n = (x & 0x0f0f_0f0f_0f0f_0f0f) + (letter >> 7) * 9;
+    n = (n | n >> 4) & 0x00ff_00ff_00ff_00ff;
+    n = (n | n >> 8) & 0x0000_ffff_0000_ffff;
+    n = (n | n >> 16) & 0x0000_0000_ffff_ffff;
+    u32::try_from(n).ok()
 }
 
 /// 32 hex digits as a `u128`, parsed as two `u64` halves (cheaper than 128-bit shifts).
@@ -219,6 +239,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hex8_matches_a_plain_parse() {
+        // Every byte value in every position, around a known-good word.
+        let base = *b"00f067aa";
+        for pos in 0..8 {
+            for b in 0..=255u8 {
+                let mut digits = base;
+                digits[pos] = b;
+                let plain = std::str::from_utf8(&digits)
+                    .ok()
+                    .filter(|s| {
+                        s.bytes()
+                            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+                    })
+                    .and_then(|s| u32::from_str_radix(s, 16).ok());
+                assert_eq!(hex8(digits), plain, "{digits:?}");
+            }
+        }
+        assert_eq!(hex8(*b"ffffffff"), Some(u32::MAX));
+        assert_eq!(hex8(*b"00000000"), Some(0));
+        assert_eq!(hex8(*b"0123abcd"), Some(0x0123_abcd));
+        assert_eq!(hex_u64(b"0123456789abcdef"), Some(0x0123_4567_89ab_cdef));
     }
 
     #[test]
