@@ -108,6 +108,20 @@ fn client(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     group.finish();
 }
 
+/// Request-id generation: obs's (random u128, hex by table, one shared allocation) against the
+/// obvious `format!("{:032x}")` of a random u128 turned into a header value.
+fn request_ids(c: &mut Criterion) {
+    let mut group = c.benchmark_group("request_id");
+    group.bench_function("format_baseline", |b| {
+        b.iter(|| {
+            let id = format!("{:032x}", rand::random::<u128>());
+            http::HeaderValue::from_str(&id).unwrap()
+        })
+    });
+    group.bench_function("generate", |b| b.iter(obs_http::RequestId::generate));
+    group.finish();
+}
+
 fn all(c: &mut Criterion) {
     let _guard = obs_core::init(
         obs_core::ObsConfig::builder()
@@ -124,6 +138,7 @@ fn all(c: &mut Criterion) {
         .unwrap();
     server(c, &rt);
     client(c, &rt);
+    request_ids(c);
 }
 
 criterion_group! {

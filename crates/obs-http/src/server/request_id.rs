@@ -69,6 +69,20 @@ macro_rules! id_impls {
 }
 
 id_impls!(RequestId);
+
+impl RequestId {
+    /// A new request id, as the layer makes one for a request that brings none: 128 random bits
+    /// as 32 lowercase hex characters, in one shared allocation (clones share it).
+    ///
+    /// ```
+    /// let id = obs_http::RequestId::generate();
+    /// assert_eq!(id.as_str().len(), 32);
+    /// assert_ne!(id, obs_http::RequestId::generate());
+    /// ```
+    pub fn generate() -> Self {
+        Self(generate())
+    }
+}
 id_impls!(CorrelationId);
 
 /// Whether a caller-supplied id may be reused: 1 to 128 characters of `A-Z a-z 0-9 - _ . : /`.
