@@ -9,10 +9,12 @@
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
-//! Last run (2026-11-23, 2 vCPU x86_64, quiet; criterion medians): server bare 1.25 us; metrics only
-//! 1.80 (+0.55); full unsampled 3.01 (+1.76); full at 10 % 2.92 (+1.68); full sampled 4.82 (+3.58);
-//! full sampled without request ids 4.01 (+2.76). Client (earlier run): bare 0.36 us, with
-//! ClientLayer 2.10 (+1.73).
+//! Last run (2026-11-23 16:20 UTC, 2 vCPU x86_64, a noisy host: confidence intervals up to ±8 %;
+//! criterion medians): server bare 1.33 us; metrics only 1.82 (+0.49); full unsampled 3.41
+//! (+2.08); full at 10 % 3.76 (+2.43); full sampled 5.78 (+4.45); full sampled without request
+//! ids 3.77 (+2.44). Client: bare 0.41 us, with ClientLayer 1.88 (+1.47). Request id: generate
+//! 53 ns, `format!` baseline 146 ns. On this machine the same code measures up to 30 % apart from
+//! run to run; `cargo xtask bench-instructions` (docs/instructions.md) is the steady comparison.
 
 use std::convert::Infallible;
 use std::time::Duration;
