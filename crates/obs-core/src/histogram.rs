@@ -6,7 +6,7 @@
 //! histogram knows its buckets up front, so obs counts each sample into its bucket at once: a
 //! binary search over the bounds and two atomic additions, nothing buffered.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -75,14 +75,16 @@ impl HistogramFn for FixedHistogram {
     }
 }
 
-/// Label pairs of one series, in the order they were given.
-type Labels = Vec<(String, String)>;
+/// A series' label pairs, in the order they were given.
+type LabelPairs<'a> = Vec<(&'a str, &'a str)>;
 
 /// Every catalog histogram and its series.
 #[derive(Debug, Default)]
 pub(crate) struct Histograms {
     defs: BTreeMap<&'static str, MetricDef>,
-    series: RwLock<BTreeMap<&'static str, BTreeMap<Labels, Arc<FixedHistogram>>>>,
+    /// By the recorder's own key (name and labels, hashed once when the key is built), so a
+    /// lookup allocates nothing.
+    series: RwLock<HashMap<Key, Arc<FixedHistogram>>>,
 }
 
 impl Histograms {
@@ -100,26 +102,19 @@ impl Histograms {
 
     /// The series of `key`, created on first use; `None` when `key` is not a catalog histogram.
     pub(crate) fn series(&self, key: &Key) -> Option<Arc<FixedHistogram>> {
-        let (&name, def) = self.defs.get_key_value(key.name())?;
-        let labels: Labels = key
-            .labels()
-            .map(|l| (l.key().to_owned(), l.value().to_owned()))
-            .collect();
+        let def = self.defs.get(key.name())?;
         if let Some(found) = self
             .series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
-            .and_then(|by_labels| by_labels.get(&labels))
+            .get(key)
         {
             return Some(found.clone());
         }
         let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
         Some(
             series
-                .entry(name)
-                .or_default()
-                .entry(labels)
+                .entry(key.clone())
                 .or_insert_with(|| Arc::new(FixedHistogram::new(def.buckets)))
                 .clone(),
         )
@@ -127,8 +122,17 @@ impl Histograms {
 
     /// The Prometheus text of every series, by name and then labels, in the exporter's layout.
     pub(crate) fn render(&self, out: &mut String) {
+        // Sorted for a stable exposition: by name, then by label pairs as given.
+        let mut sorted: BTreeMap<&str, BTreeMap<LabelPairs<'_>, &FixedHistogram>> = BTreeMap::new();
         let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
-        for (name, by_labels) in series.iter() {
+        for (key, histogram) in series.iter() {
+            let labels = key.labels().map(|l| (l.key(), l.value())).collect();
+            sorted
+                .entry(key.name())
+                .or_default()
+                .insert(labels, histogram);
+        }
+        for (name, by_labels) in sorted {
             let Some(def) = self.defs.get(name) else {
                 continue;
             };
@@ -136,7 +140,7 @@ impl Histograms {
             let _ = writeln!(out, "# TYPE {name} histogram");
             for (labels, histogram) in by_labels {
                 let (cumulative, total, sum) = histogram.snapshot();
-                let base = label_text(labels);
+                let base = label_text(&labels);
                 let sep = if base.is_empty() { "" } else { "," };
                 for (bound, count) in def.buckets.iter().zip(cumulative) {
                     let _ = writeln!(out, "{name}_bucket{{{base}{sep}le=\"{bound}\"}} {count}");
@@ -156,7 +160,7 @@ impl Histograms {
 }
 
 /// `k1="v1",k2="v2"`, values escaped.
-fn label_text(labels: &Labels) -> String {
+fn label_text(labels: &[(&str, &str)]) -> String {
     let mut s = String::new();
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
