@@ -291,12 +291,9 @@ where
 fn finish(cx: Context, start: Instant, name: &str, metrics: &OpMetrics, outcome: OpOutcome) {
     let elapsed_ms = start.elapsed().as_secs_f64() * 1_000.0;
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        let base: &[Cow<'static, str>] = metrics.labels.as_deref().unwrap_or(&[]);
-        let count = if metrics.labels.is_some() {
-            base.len()
-        } else {
-            1
-        };
+        // The base label values: the crate's own, or the name alone for the generic metrics.
+        let given = metrics.labels.as_deref();
+        let count = given.map_or(1, <[_]>::len);
         // Label values on the stack: no allocation for up to `INLINE - 2` base labels.
         const INLINE: usize = 8;
         let mut inline = [""; INLINE];
@@ -307,12 +304,13 @@ fn finish(cx: Context, start: Instant, name: &str, metrics: &OpMetrics, outcome:
             heap.resize(count + 2, "");
             &mut heap
         };
-        if metrics.labels.is_some() {
-            for (slot, value) in labels.iter_mut().zip(base) {
-                *slot = value;
+        match given {
+            Some(values) => {
+                for (slot, value) in labels.iter_mut().zip(values) {
+                    *slot = value;
+                }
             }
-        } else {
-            labels[0] = name;
+            None => labels[0] = name,
         }
         labels[count] = outcome.label();
         labels[count + 1] = outcome.error_type();
