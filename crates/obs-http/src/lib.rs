@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod catalog;
 pub mod client;
+mod host;
 mod method;
 pub mod server;
 #[cfg(feature = "ws")]

@@ -176,26 +176,15 @@ fn target<B>(req: &Request<B>) -> (Option<&str>, Option<u16>) {
             uri.port_u16().or_else(|| default_port(uri)),
         );
     }
-    let Some(value) = req
+    let Some((host, port)) = req
         .headers()
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
+        .and_then(crate::host::split)
     else {
         return (None, None);
     };
-    let Ok(authority) = value.parse::<http::uri::Authority>() else {
-        return (None, None);
-    };
-    // The host borrows from the header value, not from the parsed authority.
-    let host_port = value.rsplit_once('@').map_or(value, |(_, h)| h);
-    let host = match host_port.strip_prefix('[') {
-        Some(rest) => rest.split_once(']').map_or(rest, |(h, _)| h),
-        None => host_port.split_once(':').map_or(host_port, |(h, _)| h),
-    };
-    (
-        Some(host),
-        authority.port_u16().or_else(|| default_port(uri)),
-    )
+    (Some(host), port.or_else(|| default_port(uri)))
 }
 
 fn unbracket(host: &str) -> &str {
