@@ -76,22 +76,44 @@ pub fn current_ids() -> Option<(TraceId, SpanId)> {
 /// assert_eq!(CorrelationId::current().unwrap().as_str(), "req-42");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CorrelationId(Arc<str>);
+pub struct CorrelationId(Repr);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Repr {
+    /// The bytes of a request header, shared with it: no copy per request.
+    Header(http::HeaderValue),
+    Text(Arc<str>),
+}
 
 impl CorrelationId {
     /// A correlation id.
     pub fn new(id: impl Into<Arc<str>>) -> Self {
-        Self(id.into())
+        Self(Repr::Text(id.into()))
+    }
+
+    /// The id a header value carries, sharing its bytes (cloning a `HeaderValue` copies nothing);
+    /// `None` unless the value is visible ASCII.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use obs_core::trace::CorrelationId;
+    ///
+    /// let id = CorrelationId::from_header(&HeaderValue::from_static("req-7")).unwrap();
+    /// assert_eq!(id.as_str(), "req-7");
+    /// assert!(CorrelationId::from_header(&HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap()).is_none());
+    /// ```
+    pub fn from_header(value: &http::HeaderValue) -> Option<Self> {
+        value.to_str().ok()?;
+        Some(Self(Repr::Header(value.clone())))
     }
 
     /// The id.
     pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The id as a shared string, to record it elsewhere (a span attribute) without copying.
-    pub fn shared(&self) -> Arc<str> {
-        self.0.clone()
+        match &self.0 {
+            // Checked as visible ASCII when made.
+            Repr::Header(v) => v.to_str().unwrap_or_default(),
+            Repr::Text(s) => s,
+        }
     }
 
     /// A copy of `cx` that carries this id.

@@ -171,7 +171,7 @@ pub(crate) fn request<B>(
         attrs.extend(header_attribute("http.request.header", req.headers(), name));
     }
     if let Some(ids) = ids {
-        let correlation = StringValue::from(ids.correlation.shared());
+        let correlation = StringValue::from(ids.correlation.as_str().to_owned());
         let request = if ids.same {
             correlation.clone()
         } else {

@@ -7,6 +7,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
+use bytes::Bytes;
 use http::{HeaderValue, Response};
 use obs_core::propagation::traceparent;
 use opentelemetry::trace::TraceContextExt as _;
@@ -138,6 +139,8 @@ where
 
 fn write_ids<B>(response: &mut Response<B>, ids: &Ids, state: &RequestState) {
     let headers = response.headers_mut();
+    // Room for all three at once: the map grows at most once.
+    headers.reserve(3);
     if let Some((request, correlation)) = &ids.ids {
         headers.insert(X_REQUEST_ID, request.clone());
         headers.insert(X_CORRELATION_ID, correlation.clone());
@@ -145,11 +148,11 @@ fn write_ids<B>(response: &mut Response<B>, ids: &Ids, state: &RequestState) {
     if let Some(cx) = state.cx.as_ref().filter(|_| ids.traceparent) {
         let span = cx.span();
         let sc = span.span_context();
-        if let Some(v) = sc
-            .is_valid()
-            .then(|| HeaderValue::from_bytes(&traceparent::encode(sc)).ok())
-            .flatten()
-        {
+        // The encoded array becomes the value's storage: one allocation, no copy.
+        let value = sc.is_valid().then(|| {
+            HeaderValue::from_maybe_shared(Bytes::from_owner(traceparent::encode(sc))).ok()
+        });
+        if let Some(v) = value.flatten() {
             headers.insert(TRACEPARENT, v);
         }
     }

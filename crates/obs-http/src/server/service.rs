@@ -72,7 +72,7 @@ where
             .map(|found| found.context(req.headers()));
         let correlation = ids
             .as_ref()
-            .map(|(_, c)| obs_core::trace::CorrelationId::new(c.to_str().unwrap_or_default()));
+            .and_then(|(_, c)| obs_core::trace::CorrelationId::from_header(c));
         if let Some(id) = &correlation {
             let cx = parent.as_ref().map_or_else(Context::new, Clone::clone);
             parent = Some(id.clone().attach_to(&cx));
