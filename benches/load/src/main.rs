@@ -29,6 +29,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Config {
     Bare,
+    AxumLayer,
     ObsMetrics,
     ObsFull10,
     ObsFull100,
@@ -40,8 +41,9 @@ enum Config {
 
 impl Config {
     /// Every configuration, in table order; `Bare` first.
-    const ALL: [Config; 8] = [
+    const ALL: [Config; 9] = [
         Config::Bare,
+        Config::AxumLayer,
         Config::ObsMetrics,
         Config::ObsFull10,
         Config::ObsFull100,
@@ -54,6 +56,7 @@ impl Config {
     fn name(self) -> &'static str {
         match self {
             Config::Bare => "bare",
+            Config::AxumLayer => "axum-layer",
             Config::ObsMetrics => "obs-metrics",
             Config::ObsFull10 => "obs-full-10",
             Config::ObsFull100 => "obs-full-100",
@@ -72,6 +75,9 @@ impl Config {
     fn describe(self) -> &'static str {
         match self {
             Config::Bare => "axum, no middleware",
+            Config::AxumLayer => {
+                "axum with one empty layer, `Router::layer(tower::layer::util::Identity::new())`: what axum adds for any layer (a boxed route, its boxed future, the response body boxed again), before the layer does anything"
+            }
             Config::ObsMetrics => "`HttpLayer::new().metrics_only()`",
             Config::ObsFull10 => {
                 "`HttpLayer::new()` (metrics, span, propagation, request id), `.sampler(|_| Some(0.1))`, spans to a discarding exporter through obs's queue"

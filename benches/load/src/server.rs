@@ -96,6 +96,7 @@ pub(crate) fn setup(config: Config, keep: &mut Keep) -> Result<Router, String> {
     let full = |ratio: f64| obs_http::HttpLayer::new().sampler(move |_| Some(ratio));
     Ok(match config {
         Config::Bare => app(),
+        Config::AxumLayer => app().layer(tower::layer::util::Identity::new()),
         Config::ObsMetrics => {
             keep.push(Box::new(obs_init(obs_core::ObsConfig::builder())?));
             app().layer(obs_http::HttpLayer::new().metrics_only())

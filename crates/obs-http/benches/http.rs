@@ -1,5 +1,6 @@
 //! obs-http's hot paths without the network, each next to its bare baseline in the same run:
-//! - the server layer: an axum router called through `tower::ServiceExt::oneshot`, bare and behind
+//! - the server layer: an axum router called through `tower::ServiceExt::oneshot`, bare, with one
+//!   empty layer (what axum adds for any layer), and behind
 //!   `HttpLayer` (metrics only; full with the span unsampled, sampled at 10 %, sampled at 100 %; full
 //!   without request ids). Sampling is forced by the layer's per-request override; sampled spans go
 //!   through obs's queue to an exporter that discards them.
@@ -59,8 +60,13 @@ fn request() -> Request<Body> {
 
 fn server(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let full = |ratio: f64| HttpLayer::new().sampler(move |_| Some(ratio));
-    let configs: [(&str, Router); 6] = [
+    let configs: [(&str, Router); 7] = [
         ("bare", router()),
+        // What axum adds for any layer, before the layer does anything: the floor of the rows below.
+        (
+            "axum_empty_layer",
+            router().layer(tower::layer::util::Identity::new()),
+        ),
         (
             "metrics_only",
             router().layer(HttpLayer::new().metrics_only()),
