@@ -1,5 +1,5 @@
-//! The response body: the inner body (or obs's own 500 after a panic), counted, finishing the
-//! request's span and metrics when it ends or is dropped.
+//! The response body of a streamed (or large, or sampled) response: the inner body, counted,
+//! finishing the request's span and metrics when it ends or is dropped.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,19 +11,11 @@ use pin_project_lite::pin_project;
 use super::state::RequestState;
 
 pin_project! {
-    #[project = KindProj]
-    enum Kind<B> {
-        Inner { #[pin] body: B },
-        Empty,
-    }
-}
-
-pin_project! {
-    /// The body of a response that went through [`crate::HttpLayer`]. Its frames are the inner
-    /// body's, unchanged.
-    pub struct ObsBody<B> {
+    /// The body of a response that went through [`crate::HttpLayer`], unless it finished with the
+    /// head. Its frames are the inner body's, unchanged.
+    pub(crate) struct ObsBody<B> {
         #[pin]
-        kind: Kind<B>,
+        body: Option<B>,
         state: Option<RequestState>,
         bytes: u64,
     }
@@ -33,7 +25,7 @@ pin_project! {
             let mut this = this.project();
             // Drop the inner body first, so what it records on the span (body capture) lands
             // before the span ends.
-            this.kind.set(Kind::Empty);
+            this.body.set(None);
             if let Some(state) = this.state.take() {
                 state.finish(*this.bytes);
             }
@@ -50,25 +42,13 @@ impl<B> std::fmt::Debug for ObsBody<B> {
 }
 
 impl<B> ObsBody<B> {
-    pub(crate) fn new(body: B) -> Self {
+    /// Wraps `body`; `state` finishes when it ends or is dropped.
+    pub(crate) fn new(body: B, state: RequestState) -> Self {
         Self {
-            kind: Kind::Inner { body },
-            state: None,
+            body: Some(body),
+            state: Some(state),
             bytes: 0,
         }
-    }
-
-    pub(crate) fn empty() -> Self {
-        Self {
-            kind: Kind::Empty,
-            state: None,
-            bytes: 0,
-        }
-    }
-
-    /// Hands the request state to the body, which finishes it when it ends or is dropped.
-    pub(crate) fn attach(&mut self, state: RequestState) {
-        self.state = Some(state);
     }
 }
 
@@ -84,7 +64,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.project();
-        let KindProj::Inner { body } = this.kind.project() else {
+        let Some(body) = this.body.as_pin_mut() else {
             if let Some(state) = this.state.take() {
                 state.finish(*this.bytes);
             }
@@ -115,16 +95,12 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Inner { body } => body.is_end_stream(),
-            Kind::Empty => true,
-        }
+        self.body.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Inner { body } => body.size_hint(),
-            Kind::Empty => SizeHint::with_exact(0),
-        }
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

@@ -7,8 +7,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
+use axum::body::Body;
 use bytes::Bytes;
-use http::{HeaderValue, Response};
+use http::{HeaderMap, HeaderValue, Response};
 use obs_core::propagation::traceparent;
 use opentelemetry::trace::TraceContextExt as _;
 use pin_project_lite::pin_project;
@@ -25,8 +26,8 @@ pub(crate) struct Ids {
 }
 
 pin_project! {
-    /// The future of [`crate::server::HttpService`]: the inner response, its body wrapped in
-    /// [`ObsBody`], or a 500 if the handler panicked.
+    /// The future of [`crate::server::HttpService`]: the inner response (its body counted until
+    /// it ends, see [`crate::server::HttpService`]), or a 500 if the handler panicked.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: Option<F>,
@@ -81,8 +82,10 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 impl<F, B, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
 {
-    type Output = Result<Response<ObsBody<B>>, E>;
+    type Output = Result<Response<Body>, E>;
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -111,14 +114,15 @@ where
             _ => None,
         };
         this.inner.set(None);
-        let mut response = match result {
+        let response = match result {
             Some(Ok(response)) => {
                 state.on_response(
                     End::Status(response.status().as_u16()),
                     Some(response.headers()),
                 );
-                let (parts, body) = response.into_parts();
-                Response::from_parts(parts, ObsBody::new(body))
+                let (mut parts, body) = response.into_parts();
+                write_ids(&mut parts.headers, this.ids, &state);
+                Response::from_parts(parts, finish_or_wrap(body, state))
             }
             Some(Err(error)) => {
                 state.on_response(End::Error(short_type_name::<E>()), None);
@@ -128,17 +132,47 @@ where
             None => {
                 let message = this.panic.take().unwrap_or_else(|| "panic".to_owned());
                 state.on_response(End::Panic(message), None);
-                panic_response()
+                let mut response = panic_response();
+                write_ids(response.headers_mut(), this.ids, &state);
+                state.finish(0);
+                response
             }
         };
-        write_ids(&mut response, this.ids, &state);
-        response.body_mut().attach(state);
         Poll::Ready(Ok(response))
     }
 }
 
-fn write_ids<B>(response: &mut Response<B>, ids: &Ids, state: &RequestState) {
-    let headers = response.headers_mut();
+/// The largest body finished with the response head; see [`finish_or_wrap`].
+const FINISH_AT_HEAD_MAX: u64 = 64 * 1024;
+
+/// The response body, and where the request finishes.
+///
+/// A body whose length is known and small (a buffered `String`, JSON, an empty body) is in memory
+/// already: the server writes it with the head, so the request is finished now (its length is the
+/// body size) and the body passes unchanged, with no allocation or wrapper, unless the span
+/// records, since a body capture inside the layer records on the span while the body is read.
+/// Any other body is wrapped and the request finishes when the body ends or is dropped.
+fn finish_or_wrap<B>(body: B, state: RequestState) -> Body
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let known = if body.is_end_stream() {
+        Some(0)
+    } else {
+        body.size_hint().exact()
+    };
+    match known.filter(|&n| n <= FINISH_AT_HEAD_MAX && !state.recording()) {
+        Some(size) => {
+            state.finish(size);
+            // A body that is axum's already is returned as it is, not boxed again.
+            Body::new(body)
+        }
+        None => Body::new(ObsBody::new(body, state)),
+    }
+}
+
+fn write_ids(headers: &mut HeaderMap, ids: &Ids, state: &RequestState) {
     // Room for all three at once: the map grows at most once.
     headers.reserve(3);
     if let Some((request, correlation)) = &ids.ids {

@@ -13,15 +13,20 @@ use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
 use tower_service::Service;
 
 use super::attributes;
-use super::body::ObsBody;
 use super::future::{Ids, ResponseFuture};
 use super::handles::method_label;
 use super::layer::{Config, RequestHead};
 use super::request_id::{self, CorrelationId, RequestId};
 use super::scan::Found;
 use super::state::RequestState;
+use axum::body::Body;
 
 /// The service [`crate::HttpLayer`] wraps around the application.
+///
+/// Its responses carry axum's [`Body`]. A small body of known length (a buffered `String`, JSON,
+/// an empty body) passes unchanged and the request's metrics (and its span, when not sampled)
+/// finish with the response head; any other body is counted as it is read and the request
+/// finishes when it ends or is dropped.
 #[derive(Clone)]
 pub struct HttpService<S> {
     inner: S,
@@ -43,8 +48,10 @@ impl<S> HttpService<S> {
 impl<S, ReqB, ResB> Service<Request<ReqB>> for HttpService<S>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
+    ResB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResB::Error: Into<axum::BoxError>,
 {
-    type Response = Response<ObsBody<ResB>>;
+    type Response = Response<Body>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -182,8 +189,8 @@ fn sampling_override<B>(
 }
 
 /// Builds the 500 answered for a panicking handler.
-pub(crate) fn panic_response<B>() -> Response<ObsBody<B>> {
-    let mut response = Response::new(ObsBody::empty());
+pub(crate) fn panic_response() -> Response<Body> {
+    let mut response = Response::new(Body::empty());
     *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
     response
 }

@@ -58,6 +58,11 @@ impl RequestState {
         }
     }
 
+    /// Whether the span records.
+    pub(crate) fn recording(&self) -> bool {
+        self.recording
+    }
+
     /// Records the response head on the span: status, error state, recorded headers.
     pub(crate) fn on_response(&mut self, end: End, headers: Option<&HeaderMap>) {
         let status = match &end {

@@ -582,3 +582,66 @@ fn streamed_bodies_are_counted_and_end_the_span_when_they_end() {
         },
     );
 }
+
+#[test]
+fn small_known_bodies_finish_with_the_head_others_when_read() {
+    isolated(
+        "server::small_known_bodies_finish_with_the_head_others_when_read",
+        || {
+            use tower::ServiceExt as _;
+            let h = Harness::new(|b| b);
+            let routes = || {
+                Router::new()
+                    .route("/small", get(|| async { "user" }))
+                    .route("/large", get(|| async { vec![b'x'; 100_000] }))
+            };
+            let unsampled = routes().layer(HttpLayer::new().sampler(|_| Some(0.0)));
+            let sampled = routes().layer(HttpLayer::new().sampler(|_| Some(1.0)));
+            let in_flight = || MetricsSnapshot::current().value("http_requests_in_flight", &[]);
+            let size = |route| {
+                MetricsSnapshot::current()
+                    .value("http_response_size_bytes_sum", &[("route", route)])
+                    .unwrap_or(0.0)
+            };
+            let get = |app: &Router, path: &str| {
+                // In process, so that the test holds the body unread.
+                let request = Request::get(path).body(Body::empty()).unwrap();
+                h.runtime.block_on(app.clone().oneshot(request)).unwrap()
+            };
+
+            // Buffered and small: finished with the head, even if the body is never read.
+            let response = get(&unsampled, "/small");
+            assert_eq!(in_flight(), Some(0.0), "finished with the head");
+            assert_eq!(size("/small"), 4.0);
+            drop(response);
+            assert_eq!(size("/small"), 4.0, "counted once");
+
+            // Large: the request lasts until its body ends; a body dropped unread sent nothing.
+            let response = get(&unsampled, "/large");
+            assert_eq!(in_flight(), Some(1.0), "in flight until the body ends");
+            drop(response);
+            assert_eq!(in_flight(), Some(0.0));
+            assert_eq!(size("/large"), 0.0);
+            let response = get(&unsampled, "/large");
+            let body = h.runtime.block_on(response.into_body().collect());
+            assert_eq!(body.unwrap().to_bytes().len(), 100_000);
+            assert_eq!(size("/large"), 100_000.0);
+
+            // Sampled: the body is read inside the span (a body capture records there), so even a
+            // small one finishes when it ends.
+            let response = get(&sampled, "/small");
+            assert_eq!(
+                in_flight(),
+                Some(1.0),
+                "a sampled request ends with its body"
+            );
+            let body = h.runtime.block_on(response.into_body().collect());
+            assert_eq!(&body.unwrap().to_bytes()[..], b"user");
+            assert_eq!(in_flight(), Some(0.0));
+            assert_eq!(size("/small"), 8.0);
+            h.flush();
+            let span = h.receiver.wait_for_span("GET /small", WAIT).unwrap();
+            assert_eq!(span.attr("http.response.body.size"), Some("4"));
+        },
+    );
+}
