@@ -3,6 +3,8 @@
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
+use axum::extract::MatchedPath;
+
 use hashbrown::{Equivalent, HashMap};
 use metrics::{Counter, Gauge, Histogram};
 use obs_core::metrics::{CounterVec, GaugeVec, HistogramVec};
@@ -148,6 +150,79 @@ impl HandleCache {
 }
 
 pub(crate) use crate::method::label as method_label;
+
+/// The (method, route) one wrapped service saw first, with its handles.
+///
+/// `Router::layer` wraps each route's endpoint in a service of its own, so nearly every request a
+/// service sees has the same (method, route): this slot answers those without the shared cache's
+/// lock, hash or reference count. The route is compared by the address of axum's shared
+/// `MatchedPath` string, which the slot keeps alive, so an address is never reused while kept.
+pub(crate) struct RouteSlot {
+    first: OnceLock<Slot>,
+}
+
+struct Slot {
+    method: &'static str,
+    route: Option<MatchedPath>,
+    handles: Arc<RouteHandles>,
+}
+
+/// A request's handles: the service's slot, or its own from the shared cache.
+pub(crate) enum Resolved {
+    Slot,
+    Owned(Arc<RouteHandles>),
+}
+
+impl RouteSlot {
+    pub(crate) fn new() -> Self {
+        Self {
+            first: OnceLock::new(),
+        }
+    }
+
+    /// The handles of (`method`, `route`), filling the slot on first use.
+    pub(crate) fn resolve(
+        &self,
+        cache: &HandleCache,
+        method: &'static str,
+        route: Option<&MatchedPath>,
+    ) -> Resolved {
+        let same = |slot: &Slot| {
+            slot.method == method
+                && match (&slot.route, route) {
+                    (None, None) => true,
+                    (Some(a), Some(b)) => std::ptr::eq(a.as_str(), b.as_str()),
+                    _ => false,
+                }
+        };
+        if let Some(slot) = self.first.get() {
+            if same(slot) {
+                return Resolved::Slot;
+            }
+        } else {
+            let handles = cache.get(method, route.map_or(super::UNMATCHED, MatchedPath::as_str));
+            let slot = Slot {
+                method,
+                route: route.cloned(),
+                handles: handles.clone(),
+            };
+            // Another request may have filled it first; then it is that one's.
+            if self.first.set(slot).is_ok() {
+                return Resolved::Slot;
+            }
+            return Resolved::Owned(handles);
+        }
+        Resolved::Owned(cache.get(method, route.map_or(super::UNMATCHED, MatchedPath::as_str)))
+    }
+
+    /// The handles `resolved` names.
+    pub(crate) fn handles<'a>(&'a self, resolved: &'a Resolved) -> Option<&'a RouteHandles> {
+        match resolved {
+            Resolved::Slot => self.first.get().map(|slot| &*slot.handles),
+            Resolved::Owned(handles) => Some(handles),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

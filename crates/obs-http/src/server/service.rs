@@ -14,7 +14,7 @@ use tower_service::Service;
 
 use super::attributes;
 use super::future::{Ids, ResponseFuture};
-use super::handles::method_label;
+use super::handles::{RouteSlot, method_label};
 use super::layer::{Config, RequestHead};
 use super::request_id::{self, CorrelationId, RequestId};
 use super::scan::Found;
@@ -30,7 +30,13 @@ use axum::body::Body;
 #[derive(Clone)]
 pub struct HttpService<S> {
     inner: S,
-    config: Arc<Config>,
+    shared: Arc<Shared>,
+}
+
+/// What the clones of one wrapped service share: the layer's configuration and the route slot.
+pub(crate) struct Shared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) slot: RouteSlot,
 }
 
 impl<S> std::fmt::Debug for HttpService<S> {
@@ -41,7 +47,11 @@ impl<S> std::fmt::Debug for HttpService<S> {
 
 impl<S> HttpService<S> {
     pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
-        Self { inner, config }
+        let slot = RouteSlot::new();
+        Self {
+            inner,
+            shared: Arc::new(Shared { config, slot }),
+        }
     }
 }
 
@@ -61,7 +71,7 @@ where
 
     fn call(&mut self, mut req: Request<ReqB>) -> Self::Future {
         let start = Instant::now();
-        let config = &self.config;
+        let config = &self.shared.config;
         let path = req.uri().path();
         let want_span = config.spans && !config.skip_spans.iter().any(|p| p == path);
         let want_metrics = config.metrics && !config.skip_metrics.iter().any(|p| p == path);
@@ -85,20 +95,18 @@ where
             parent = Some(id.clone().attach_to(&cx));
         }
 
-        let matched = req.extensions().get::<MatchedPath>().cloned();
-        let route = matched.as_ref().map(MatchedPath::as_str);
         let tracer = obs_core::trace::tracer().filter(|_| want_span);
-        let handles = (want_metrics || tracer.is_some()).then(|| {
-            config
-                .handles
-                .get(method, route.unwrap_or(super::UNMATCHED))
-        });
+        let matched = req.extensions().get::<MatchedPath>();
+        let has_route = matched.is_some();
+        let resolved = (want_metrics || tracer.is_some())
+            .then(|| self.shared.slot.resolve(&config.handles, method, matched));
+        let handles = resolved.as_ref().and_then(|r| self.shared.slot.handles(r));
         if let Some(tracer) = tracer {
             let user = config.user.and_then(|read| read(req.extensions()));
             let base = parent.take().unwrap_or_default();
             let start_span = || {
                 tracer
-                    .span_builder(handles.as_ref().map_or("HTTP", |h| h.span_name))
+                    .span_builder(handles.map_or("HTTP", |h| h.span_name))
                     .with_kind(SpanKind::Server)
                     .start_with_context(tracer, &base)
             };
@@ -119,10 +127,7 @@ where
                 span.set_attributes(attributes::request(
                     &req,
                     config,
-                    handles
-                        .as_ref()
-                        .filter(|_| route.is_some())
-                        .map(|h| h.route()),
+                    handles.filter(|_| has_route).map(|h| h.route()),
                     str_ids,
                     user.as_ref(),
                 ));
@@ -130,9 +135,9 @@ where
             parent = Some(obs_core::trace::with_span(&base, span));
         }
 
-        let handles = handles.filter(|_| want_metrics);
+        let resolved = resolved.filter(|_| want_metrics);
         let request_size = attributes::content_length(req.headers());
-        let state = RequestState::new(parent, start, handles, config.clone(), request_size);
+        let state = RequestState::new(parent, start, resolved, self.shared.clone(), request_size);
         let ids = Ids {
             // Only a span of ours may be named on the response, never the caller's.
             traceparent: config.response_traceparent && tracer.is_some(),

@@ -8,8 +8,8 @@ use opentelemetry::trace::{Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue};
 
 use super::attributes::header_attribute;
-use super::handles::RouteHandles;
-use super::layer::Config;
+use super::handles::Resolved;
+use super::service::Shared;
 
 /// How the inner service ended, for the span and the metrics.
 pub(crate) enum End {
@@ -29,8 +29,9 @@ pub(crate) struct RequestState {
     /// Whether the span records, asked once: each ask through the context takes the span's lock.
     recording: bool,
     start: Instant,
-    handles: Option<Arc<RouteHandles>>,
-    config: Arc<Config>,
+    /// The metric handles, when metrics are on.
+    handles: Option<Resolved>,
+    shared: Arc<Shared>,
     request_size: Option<u64>,
     status: u16,
 }
@@ -39,12 +40,12 @@ impl RequestState {
     pub(crate) fn new(
         cx: Option<Context>,
         start: Instant,
-        handles: Option<Arc<RouteHandles>>,
-        config: Arc<Config>,
+        handles: Option<Resolved>,
+        shared: Arc<Shared>,
         request_size: Option<u64>,
     ) -> Self {
         if handles.is_some() {
-            config.handles.in_flight().increment(1.0);
+            shared.config.handles.in_flight().increment(1.0);
         }
         let recording = cx.as_ref().is_some_and(|cx| cx.span().is_recording());
         Self {
@@ -52,7 +53,7 @@ impl RequestState {
             recording,
             start,
             handles,
-            config,
+            shared,
             request_size,
             status: 500,
         }
@@ -94,7 +95,7 @@ impl RequestState {
                 i64::from(status),
             ));
             if let Some(headers) = headers {
-                for name in &self.config.response_headers {
+                for name in &self.shared.config.response_headers {
                     if let Some(kv) = header_attribute("http.response.header", headers, name) {
                         span.set_attribute(kv);
                     }
@@ -117,7 +118,8 @@ impl RequestState {
             }
             span.end();
         }
-        if let Some(handles) = &self.handles {
+        let shared = &self.shared;
+        if let Some(handles) = self.handles.as_ref().and_then(|r| shared.slot.handles(r)) {
             let elapsed_ms = self.start.elapsed().as_secs_f64() * 1_000.0;
             handles.latency.record(elapsed_ms);
             handles.count(self.status);
@@ -125,7 +127,7 @@ impl RequestState {
             if let Some(size) = self.request_size {
                 handles.request_size.record(size as f64);
             }
-            self.config.handles.in_flight().decrement(1.0);
+            shared.config.handles.in_flight().decrement(1.0);
         }
     }
 }

@@ -645,3 +645,78 @@ fn small_known_bodies_finish_with_the_head_others_when_read() {
         },
     );
 }
+
+#[test]
+fn one_endpoint_serving_many_methods_and_routes_labels_each_request_right() {
+    isolated(
+        "server::one_endpoint_serving_many_methods_and_routes_labels_each_request_right",
+        || {
+            use axum::routing::any;
+            use tower::ServiceExt as _;
+            let h = Harness::new(|b| b);
+            // `any` is one endpoint for every method; one wrapped service mounted at two paths
+            // sees two routes. Each wrapped service remembers the first (method, route) it saw;
+            // the others must still be labelled by their own.
+            let shared = tower::Layer::layer(
+                &HttpLayer::new().metrics_only(),
+                tower::service_fn(|_: Request<Body>| async {
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Body::from("s")))
+                }),
+            );
+            let app = Router::new()
+                .route("/any", any(|| async { "any" }))
+                .nest(
+                    "/api",
+                    Router::new()
+                        .route("/a", get(|| async { "a" }))
+                        .route("/b/{id}", get(|| async { "b" })),
+                )
+                .fallback(|| async { (StatusCode::NOT_FOUND, "none") })
+                .layer(HttpLayer::new().metrics_only())
+                // Added after the router's layer, so counted once, by their own.
+                .route_service("/x", shared.clone())
+                .route_service("/y/{id}", shared)
+                // As `axum::serve` does: handlers become routes (and wrapped services) once.
+                .with_state::<()>(());
+            let calls = [
+                ("GET", "/any"),
+                ("POST", "/any"),
+                ("GET", "/any"),
+                ("DELETE", "/any"),
+                ("GET", "/api/a"),
+                ("GET", "/api/b/1"),
+                ("GET", "/api/b/2"),
+                ("GET", "/nowhere"),
+                ("PUT", "/elsewhere"),
+                ("GET", "/x"),
+                ("GET", "/y/1"),
+                ("GET", "/x"),
+            ];
+            for (method, path) in calls {
+                let request = Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::empty())
+                    .unwrap();
+                h.runtime.block_on(app.clone().oneshot(request)).unwrap();
+            }
+            let snap = MetricsSnapshot::current();
+            let count = |method, route, class| {
+                snap.value(
+                    "http_requests_total",
+                    &[("method", method), ("route", route), ("code_class", class)],
+                )
+            };
+            assert_eq!(count("GET", "/any", "2xx"), Some(2.0));
+            assert_eq!(count("POST", "/any", "2xx"), Some(1.0));
+            assert_eq!(count("DELETE", "/any", "2xx"), Some(1.0));
+            assert_eq!(count("GET", "/api/a", "2xx"), Some(1.0));
+            assert_eq!(count("GET", "/api/b/{id}", "2xx"), Some(2.0));
+            assert_eq!(count("GET", "unmatched", "4xx"), Some(1.0));
+            assert_eq!(count("PUT", "unmatched", "4xx"), Some(1.0));
+            assert_eq!(count("GET", "/x", "2xx"), Some(2.0));
+            assert_eq!(count("GET", "/y/{id}", "2xx"), Some(1.0));
+            assert_eq!(snap.find("http_requests_total", &[]).len(), 9);
+        },
+    );
+}
