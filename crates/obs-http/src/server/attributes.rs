@@ -171,7 +171,8 @@ pub(crate) fn request<B>(
         attrs.extend(header_attribute("http.request.header", req.headers(), name));
     }
     if let Some(ids) = ids {
-        let correlation = StringValue::from(ids.correlation.as_str().to_owned());
+        // Shared: when the ids are one, both attributes hold the same copy.
+        let correlation = StringValue::from(std::sync::Arc::<str>::from(ids.correlation.as_str()));
         let request = if ids.same {
             correlation.clone()
         } else {
