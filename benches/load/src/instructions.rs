@@ -144,14 +144,24 @@ fn render(options: &Options, cpu: &str, valgrind: &str, rows: &[(Config, f64)]) 
         n2 = 2 * options.requests,
         date = now(),
     );
+    let empty_layer = rows
+        .iter()
+        .find(|(c, _)| *c == Config::AxumLayer)
+        .map(|(_, v)| *v);
     let _ = writeln!(
         s,
-        "| configuration | instructions/request | added vs bare | × bare |\n|---|---:|---:|---:|"
+        "\"over an empty layer\" is what a layer adds over `axum-layer` (axum with one layer that does \
+         nothing): the layer's own work, without axum's cost of any layer.\n\n\
+         | configuration | instructions/request | added vs bare | × bare | over an empty layer |\n\
+         |---|---:|---:|---:|---:|"
     );
     for (config, v) in rows {
+        let over_empty = empty_layer
+            .filter(|_| !matches!(config, Config::Bare | Config::AxumLayer))
+            .map_or(String::new(), |e| format!("{:+.0}", v - e));
         let _ = writeln!(
             s,
-            "| {} | {v:.0} | {:+.0} | {:.2} |",
+            "| {} | {v:.0} | {:+.0} | {:.2} | {over_empty} |",
             config.name(),
             v - bare,
             v / bare
@@ -175,14 +185,22 @@ mod tests {
     fn table_is_relative_to_bare() {
         let options = Options {
             requests: 100,
-            configs: vec![Config::Bare, Config::ObsMetrics],
+            configs: vec![Config::Bare, Config::AxumLayer, Config::ObsMetrics],
             out: None,
         };
-        let rows = [(Config::Bare, 10_000.0), (Config::ObsMetrics, 12_500.0)];
+        let rows = [
+            (Config::Bare, 10_000.0),
+            (Config::AxumLayer, 11_000.0),
+            (Config::ObsMetrics, 12_500.0),
+        ];
         let table = render(&options, "cpu", "valgrind-3.19.0", &rows);
-        assert!(table.contains("| bare | 10000 | +0 | 1.00 |"), "{table}");
+        assert!(table.contains("| bare | 10000 | +0 | 1.00 |  |"), "{table}");
         assert!(
-            table.contains("| obs-metrics | 12500 | +2500 | 1.25 |"),
+            table.contains("| axum-layer | 11000 | +1000 | 1.10 |  |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| obs-metrics | 12500 | +2500 | 1.25 | +1500 |"),
             "{table}"
         );
     }

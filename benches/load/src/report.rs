@@ -134,9 +134,21 @@ impl Report {
         metric: fn(&Sample) -> f64,
         combine: fn(f64, f64) -> f64,
     ) -> f64 {
+        self.versus(i, 0, metric, combine)
+    }
+
+    /// The median over rounds of `combine(config i, config j)` for the rounds where both were
+    /// measured.
+    fn versus(
+        &self,
+        i: usize,
+        j: usize,
+        metric: fn(&Sample) -> f64,
+        combine: fn(f64, f64) -> f64,
+    ) -> f64 {
         let per_round = self.samples[i]
             .iter()
-            .zip(&self.samples[0])
+            .zip(&self.samples[j])
             .filter_map(|(s, b)| Some(combine(metric(s.as_ref()?), metric(b.as_ref()?))))
             .collect();
         median(per_round)
@@ -212,16 +224,25 @@ impl Report {
         }
         out.push_str(
             "\n## Server CPU per request\n\nThe figure the project's targets are stated in \
-             (added server CPU per request). \"earlier\" is the figure measured here before with \
-             wrk (1 server worker, median of 3 interleaved rounds; bare about 9 µs).\n\n\
-             | configuration | µs/request (median) | added vs bare (µs) | × bare | earlier: added µs |\n\
-             |---|---:|---:|---:|---:|\n",
+             (added server CPU per request). \"over an empty layer\" is what a layer adds over \
+             `axum-layer`, axum with one layer that does nothing, in the same round: the part of \
+             the added CPU that is the layer's own work rather than axum's cost of any layer. \
+             \"earlier\" is the figure measured here before with wrk (1 server worker, median of 3 \
+             interleaved rounds; bare about 9 µs).\n\n\
+             | configuration | µs/request (median) | added vs bare (µs) | × bare | over an empty layer (µs) | earlier: added µs |\n\
+             |---|---:|---:|---:|---:|---:|\n",
         );
+        let empty_layer = o.configs.iter().position(|&c| c == Config::AxumLayer);
         for (i, config) in o.configs.iter().enumerate() {
             let cpu = |s: &Sample| s.cpu_us;
+            let over_empty = empty_layer
+                .filter(|&j| i != j && *config != Config::Bare)
+                .map_or(String::new(), |j| {
+                    format!("{:+.2}", self.versus(i, j, cpu, |a, b| a - b))
+                });
             let _ = writeln!(
                 out,
-                "| {} | {:.2} | {:+.2} | {:.2} | {} |",
+                "| {} | {:.2} | {:+.2} | {:.2} | {over_empty} | {} |",
                 config.name(),
                 median(self.values(i, cpu)),
                 self.versus_bare(i, cpu, |a, b| a - b),
@@ -333,10 +354,40 @@ mod tests {
         assert!(text.contains("`.sampler(\\|_\\| Some(0.1))`") || !text.contains("obs-full-10"));
         assert!(text.contains("cargo xtask bench-http --rounds 3 --duration 1 --connections 32"));
         assert!(
-            text.contains("| obs-metrics | 12.00 | +1.00 | 1.09 |  |"),
+            text.contains("| obs-metrics | 12.00 | +1.00 | 1.09 |  |  |"),
             "{text}"
         );
         assert!(text.contains("| obs-metrics | 80 | 0.80 |  |"), "{text}");
+    }
+
+    #[test]
+    fn the_empty_layer_splits_what_a_layer_adds() {
+        let options = Options {
+            rounds: 2,
+            configs: vec![Config::Bare, Config::AxumLayer, Config::ObsMetrics],
+            ..Options::default()
+        };
+        let mut report = Report::new(&options, Machine::detect(), "test");
+        for round in 0..2 {
+            let drift = round as f64;
+            report.add(round, Config::Bare, sample(100.0, 10.0 + drift));
+            report.add(round, Config::AxumLayer, sample(90.0, 12.0 + drift));
+            report.add(round, Config::ObsMetrics, sample(80.0, 12.5 + drift));
+        }
+        let text = report.render();
+        assert!(
+            text.contains("| bare | 10.50 | +0.00 | 1.00 |  |  |"),
+            "{text}"
+        );
+        assert!(text.contains("| axum-layer | 12.50 | +2.00 |"), "{text}");
+        assert!(
+            text.contains("| axum-layer | 12.50 | +2.00 | 1.19 |  |  |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| obs-metrics | 13.00 | +2.50 | 1.24 | +0.50 |  |"),
+            "{text}"
+        );
     }
 
     #[test]
