@@ -76,7 +76,7 @@ impl Config {
         match self {
             Config::Bare => "axum, no middleware",
             Config::AxumLayer => {
-                "axum with one empty layer, `Router::layer(tower::layer::util::Identity::new())`: what axum adds for any layer (a boxed route, its boxed future, the response body boxed again), before the layer does anything"
+                "axum with one empty layer, `Router::layer(tower::layer::util::Identity::new())`: what axum adds for any layer before the layer does anything: per request, the layered route's service is cloned into a new box and its future boxed (a layer whose body is not axum's `Body` also has the body boxed again)"
             }
             Config::ObsMetrics => "`HttpLayer::new().metrics_only()`",
             Config::ObsFull10 => {

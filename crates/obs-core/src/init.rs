@@ -199,8 +199,11 @@ fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
     let provider = if config.sdk_disabled {
         None
     } else {
+        let obs_sampler = crate::sampler::ObsSampler::new(sampler(config.sampler));
+        crate::trace::set_sampler(obs_sampler.clone());
         let mut builder = SdkTracerProvider::builder()
-            .with_sampler(crate::sampler::ObsSampler::new(sampler(config.sampler)))
+            .with_sampler(obs_sampler)
+            .with_id_generator(crate::trace::ObsIdGenerator::default())
             .with_resource(resource(&config));
         let settings = QueueSettings {
             queue_size: config.span_queue_size,

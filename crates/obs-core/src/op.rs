@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
+use opentelemetry::trace::{SpanKind, Status, TraceContextExt};
 use opentelemetry::{Context, KeyValue, Value};
 use pin_project_lite::pin_project;
 
@@ -205,18 +205,11 @@ where
     F: Future,
     C: FnOnce(&F::Output) -> OpOutcome,
 {
-    let cx = match crate::trace::tracer() {
-        Some(tracer) => {
-            let parent = Context::current();
-            let span = tracer
-                .span_builder(op.name.clone())
-                .with_kind(op.kind.clone())
-                .with_attributes(op.attributes)
-                .start_with_context(tracer, &parent);
-            crate::trace::with_span(&parent, span)
-        }
-        None => Context::current(),
-    };
+    let parent = Context::current();
+    let attributes = op.attributes;
+    // An unsampled operation's span is not built (its attributes are dropped unused).
+    let cx = crate::trace::start_span(&parent, op.name.clone(), op.kind, || attributes)
+        .map_or(parent, |started| started.cx);
     Instrumented {
         inner: future,
         state: Some(State {

@@ -6,6 +6,11 @@ use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
+mod start;
+
+pub(crate) use start::{ObsIdGenerator, set_sampler};
+pub use start::{Started, start_span};
+
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
 pub(crate) fn set_tracer(tracer: SdkTracer) {

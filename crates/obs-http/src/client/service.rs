@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use http::{Request, Response, Uri, header};
 use obs_core::propagation::W3CPropagator;
-use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
 
@@ -71,31 +71,16 @@ where
         let (host, port) = target(&req);
         let server = labels::server(host.unwrap_or(""));
         let parent = Context::current();
-        let cx = match obs_core::trace::tracer() {
-            Some(tracer) => {
-                // The semantic conventions name a span with an unknown method `HTTP`.
-                let name = if method_name == "_OTHER" {
-                    "HTTP"
-                } else {
-                    method_name
-                };
-                let mut span = tracer
-                    .span_builder(name)
-                    .with_kind(SpanKind::Client)
-                    .start_with_context(tracer, &parent);
-                // Set while the span is ours alone: in the context, each attribute takes a lock.
-                if span.is_recording() {
-                    span.set_attributes(request_attributes(
-                        &req,
-                        method_name,
-                        host.map(|_| &server),
-                        port,
-                    ));
-                }
-                obs_core::trace::with_span(&parent, span)
-            }
-            None => parent,
+        // The semantic conventions name a span with an unknown method `HTTP`.
+        let name = if method_name == "_OTHER" {
+            "HTTP"
+        } else {
+            method_name
         };
+        // Attributes are built only for a sampled span, in the `Vec` the span keeps.
+        let attributes = || request_attributes(&req, method_name, host.map(|_| &server), port);
+        let cx = obs_core::trace::start_span(&parent, name, SpanKind::Client, attributes)
+            .map_or(parent, |started| started.cx);
         if self.propagate {
             W3CPropagator::new().inject_headers(&cx, req.headers_mut());
         }
@@ -123,7 +108,8 @@ fn request_attributes<B>(
     server: Option<&Arc<ServerHandles>>,
     port: Option<u16>,
 ) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(5);
+    // The span keeps this `Vec`: room for the status and error type the response adds.
+    let mut attrs = Vec::with_capacity(8);
     attrs.push(KeyValue::new("http.request.method", method_name));
     if method_name == "_OTHER" {
         attrs.push(KeyValue::new(

@@ -121,7 +121,8 @@ pub(crate) fn request<B>(
     ids: Option<Ids<'_>>,
     user: Option<&(Option<String>, Option<String>)>,
 ) -> Vec<KeyValue> {
-    let mut attrs = Vec::with_capacity(16);
+    // The span keeps this `Vec`: room for the attributes the response adds too.
+    let mut attrs = Vec::with_capacity(20);
     // A static label: no allocation unless the method is non-standard.
     let label = super::handles::method_label(req.method());
     attrs.push(KeyValue::new("http.request.method", label));

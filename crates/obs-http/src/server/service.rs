@@ -9,7 +9,7 @@ use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
 use obs_core::sampler::SamplingOverride;
 use opentelemetry::Context;
-use opentelemetry::trace::{Span as _, SpanKind, Tracer as _};
+use opentelemetry::trace::SpanKind;
 use tower_service::Service;
 
 use super::attributes;
@@ -101,21 +101,12 @@ where
         let resolved = (want_metrics || tracer.is_some())
             .then(|| self.shared.slot.resolve(&config.handles, method, matched));
         let handles = resolved.as_ref().and_then(|r| self.shared.slot.handles(r));
-        if let Some(tracer) = tracer {
+        let mut recording = false;
+        if tracer.is_some() {
             let user = config.user.and_then(|read| read(req.extensions()));
             let base = parent.take().unwrap_or_default();
-            let start_span = || {
-                tracer
-                    .span_builder(handles.map_or("HTTP", |h| h.span_name))
-                    .with_kind(SpanKind::Server)
-                    .start_with_context(tracer, &base)
-            };
-            // The override is scoped to this thread while the span starts: no Context allocation.
-            let mut span = match sampling_override(config, &req, user.as_ref()) {
-                Some(ratio) => SamplingOverride::ratio(ratio).scope(start_span),
-                None => start_span(),
-            };
-            if span.is_recording() {
+            // Built only when the span is sampled, in one `Vec` the SDK keeps.
+            let request_attributes = || {
                 let str_ids =
                     ids.as_ref()
                         .zip(correlation.as_ref())
@@ -124,20 +115,42 @@ where
                             same: r == c,
                             correlation: id,
                         });
-                span.set_attributes(attributes::request(
+                attributes::request(
                     &req,
                     config,
                     handles.filter(|_| has_route).map(|h| h.route()),
                     str_ids,
                     user.as_ref(),
-                ));
-            }
-            parent = Some(obs_core::trace::with_span(&base, span));
+                )
+            };
+            let start_span = || {
+                let name = handles.map_or("HTTP", |h| h.span_name);
+                obs_core::trace::start_span(&base, name, SpanKind::Server, request_attributes)
+            };
+            // The override is scoped to this thread while the span starts: no Context allocation.
+            let started = match sampling_override(config, &req, user.as_ref()) {
+                Some(ratio) => SamplingOverride::ratio(ratio).scope(start_span),
+                None => start_span(),
+            };
+            parent = Some(match started {
+                Some(started) => {
+                    recording = started.recording;
+                    started.cx
+                }
+                None => base,
+            });
         }
 
         let resolved = resolved.filter(|_| want_metrics);
         let request_size = attributes::content_length(req.headers());
-        let state = RequestState::new(parent, start, resolved, self.shared.clone(), request_size);
+        let state = RequestState::new(
+            parent,
+            recording,
+            start,
+            resolved,
+            self.shared.clone(),
+            request_size,
+        );
         let ids = Ids {
             // Only a span of ours may be named on the response, never the caller's.
             traceparent: config.response_traceparent && tracer.is_some(),

@@ -39,6 +39,7 @@ pub(crate) struct RequestState {
 impl RequestState {
     pub(crate) fn new(
         cx: Option<Context>,
+        recording: bool,
         start: Instant,
         handles: Option<Resolved>,
         shared: Arc<Shared>,
@@ -47,7 +48,6 @@ impl RequestState {
         if handles.is_some() {
             shared.config.handles.in_flight().increment(1.0);
         }
-        let recording = cx.as_ref().is_some_and(|cx| cx.span().is_recording());
         Self {
             cx,
             recording,
