@@ -14,7 +14,8 @@
 //! propagation: extract traceparent 197 ns, with tracestate + baggage 1.22 us; inject traceparent
 //! 254 ns, all three 943 ns. redact: URL with a token 490 ns, clean query 90 ns, 7-header map
 //! 540 ns, clean log line 552 ns. instrument: bare future 2.0 ns, unsampled 415 ns, sampled (no
-//! exporter) 486 ns.
+//! exporter) 486 ns. Since `trace::start_span` (17:25 UTC, instrument group only): bare future
+//! 3.2 ns, unsampled 361 ns, sampled 522 ns.
 
 use std::time::Duration;
 

@@ -10,12 +10,14 @@
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
-//! Last run (2026-11-23 16:20 UTC, 2 vCPU x86_64, a noisy host: confidence intervals up to ±8 %;
-//! criterion medians): server bare 1.33 us; metrics only 1.82 (+0.49); full unsampled 3.41
-//! (+2.08); full at 10 % 3.76 (+2.43); full sampled 5.78 (+4.45); full sampled without request
-//! ids 3.77 (+2.44). Client: bare 0.41 us, with ClientLayer 1.88 (+1.47). Request id: generate
-//! 53 ns, `format!` baseline 146 ns. On this machine the same code measures up to 30 % apart from
-//! run to run; `cargo xtask bench-instructions` (docs/instructions.md) is the steady comparison.
+//! Last run (2026-11-23 17:22 UTC, 2 vCPU x86_64, a noisy host: confidence intervals up to ±8 %;
+//! criterion medians): server bare 1.29 us; one empty layer 1.46 (+0.17: axum's cost of any
+//! layer); metrics only 1.75 (+0.46, +0.29 over the empty layer); full unsampled 3.21 (+1.92);
+//! full at 10 % 3.25 (+1.96); full sampled 5.58 (+4.29); full sampled without request ids 4.34
+//! (+3.05). Client: bare 0.30 to 0.34 us, with ClientLayer 1.74 to 2.52 in three runs of the same
+//! code. Request id: generate 48 ns, `format!` baseline 117 ns. On this machine the same code
+//! measures up to 30 % apart from run to run; `cargo xtask bench-instructions`
+//! (docs/instructions.md) is the steady comparison.
 
 use std::convert::Infallible;
 use std::time::Duration;
