@@ -173,8 +173,11 @@ where
 }
 
 fn write_ids(headers: &mut HeaderMap, ids: &Ids, state: &RequestState) {
-    // Room for all three at once: the map grows at most once.
-    headers.reserve(3);
+    // Room for all of them at once: the map grows at most once.
+    let count = 2 * usize::from(ids.ids.is_some()) + usize::from(ids.traceparent);
+    if count > 0 {
+        headers.reserve(count);
+    }
     if let Some((request, correlation)) = &ids.ids {
         headers.insert(X_REQUEST_ID, request.clone());
         headers.insert(X_CORRELATION_ID, correlation.clone());
