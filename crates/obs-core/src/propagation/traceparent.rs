@@ -15,7 +15,31 @@ const LEN_V00: usize = 55;
 /// non-hex digits, version `ff`, an all-zero trace id or parent id, or a future version whose extra
 /// data does not start with `-`. A future version is parsed by the version-00 rules.
 pub fn parse(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
-    let v = value.trim_matches(|c| c == ' ' || c == '\t').as_bytes();
+    parse_bytes(value.as_bytes())
+}
+
+/// [`parse`] on the raw bytes of a header value, with no UTF-8 check first: the version-00 part
+/// is checked byte by byte (hex digits and dashes), and a future version's extra data is ignored
+/// after its leading `-`, as the spec says, whatever it holds.
+///
+/// ```
+/// use obs_core::propagation::traceparent;
+///
+/// let v = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+/// let (trace, span, flags) = traceparent::parse_bytes(v).unwrap();
+/// assert_eq!(trace.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+/// assert_eq!(span.to_string(), "00f067aa0ba902b7");
+/// assert!(flags.is_sampled());
+/// assert!(traceparent::parse_bytes(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0\xff").is_none());
+/// ```
+pub fn parse_bytes(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !blank(b))
+        .map_or(start, |i| i + 1);
+    let v = &value[start..end];
     if v.len() < LEN_V00 {
         return None;
     }

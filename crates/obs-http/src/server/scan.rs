@@ -6,8 +6,9 @@
 //! is looked up as before.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use obs_core::propagation::W3CPropagator;
+use obs_core::propagation::{W3CPropagator, traceparent};
 use opentelemetry::Context;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceState};
 
 use super::request_id::{X_CORRELATION_ID, X_REQUEST_ID};
 
@@ -65,24 +66,27 @@ impl<'a> Found<'a> {
 
     /// The caller's context: its `traceparent` when there is exactly one and it is valid.
     pub(crate) fn context(&self, headers: &HeaderMap) -> Context {
-        let propagator = W3CPropagator::new();
         if self.more_context {
             // `tracestate` and `baggage` may repeat and are joined: the propagator reads them.
-            return propagator.extract_headers(&Context::new(), headers);
+            return W3CPropagator::new().extract_headers(&Context::new(), headers);
         }
-        // Version-00 rules accept only ASCII, so UTF-8 is check enough before parsing.
-        let value = self
+        // What the propagator does with a lone `traceparent`, on its bytes.
+        let parsed = self
             .traceparent
             .filter(|_| self.traceparents == 1)
-            .and_then(|v| std::str::from_utf8(v.as_bytes()).ok());
-        propagator.extract_values(&Context::new(), value, [], [])
+            .and_then(|v| traceparent::parse_bytes(v.as_bytes()));
+        match parsed {
+            Some((trace_id, span_id, flags)) => Context::new().with_remote_span_context(
+                SpanContext::new(trace_id, span_id, flags, true, TraceState::NONE),
+            ),
+            None => Context::new(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TraceContextExt as _;
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
