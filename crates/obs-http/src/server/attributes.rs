@@ -121,8 +121,10 @@ pub(crate) fn request<B>(
     ids: Option<Ids<'_>>,
     user: Option<&(Option<String>, Option<String>)>,
 ) -> Vec<KeyValue> {
-    // The span keeps this `Vec`: room for the attributes the response adds too.
-    let mut attrs = Vec::with_capacity(20);
+    // The span keeps this `Vec`: room for the attributes the response adds too. At most 18
+    // (18 * 56 bytes): a larger block misses malloc's per-thread cache and costs several times
+    // as much to allocate and free.
+    let mut attrs = Vec::with_capacity(18);
     // A static label: no allocation unless the method is non-standard.
     let label = super::handles::method_label(req.method());
     attrs.push(KeyValue::new("http.request.method", label));
