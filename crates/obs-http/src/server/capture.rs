@@ -29,6 +29,11 @@ use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+/// Set on a response whose bodies a [`BodyCapture`] may still record on the request's span: the
+/// server layer then ends the span when the response body ends, not with the head.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CaptureActive;
+
 /// The body capture layer. Default cap: 4 KiB per body.
 #[derive(Clone, Copy, Debug)]
 pub struct BodyCaptureLayer {
@@ -236,6 +241,11 @@ where
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
+        let mut response = response;
+        if *this.max_bytes > 0 && this.cx.span().is_recording() {
+            // Tells the server layer to keep the span open until the bodies are read.
+            response.extensions_mut().insert(CaptureActive);
+        }
         let capture = Capture::start(
             this.cx,
             response.headers(),

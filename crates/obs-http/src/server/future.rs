@@ -15,6 +15,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use pin_project_lite::pin_project;
 
 use super::body::ObsBody;
+use super::capture::CaptureActive;
 use super::request_id::{TRACEPARENT, X_CORRELATION_ID, X_REQUEST_ID};
 use super::service::panic_response;
 use super::state::{End, RequestState};
@@ -122,7 +123,10 @@ where
                 );
                 let (mut parts, body) = response.into_parts();
                 write_ids(&mut parts.headers, this.ids, &state);
-                Response::from_parts(parts, finish_or_wrap(body, state))
+                // Asked only of a sampled span: an unsampled one has nothing to capture into.
+                let capturing =
+                    state.recording() && parts.extensions.get::<CaptureActive>().is_some();
+                Response::from_parts(parts, finish_or_wrap(body, state, capturing))
             }
             Some(Err(error)) => {
                 state.on_response(End::Error(short_type_name::<E>()), None);
@@ -149,10 +153,10 @@ const FINISH_AT_HEAD_MAX: u64 = 64 * 1024;
 ///
 /// A body whose length is known and small (a buffered `String`, JSON, an empty body) is in memory
 /// already: the server writes it with the head, so the request is finished now (its length is the
-/// body size) and the body passes unchanged, with no allocation or wrapper, unless the span
-/// records, since a body capture inside the layer records on the span while the body is read.
-/// Any other body is wrapped and the request finishes when the body ends or is dropped.
-fn finish_or_wrap<B>(body: B, state: RequestState) -> Body
+/// body size) and the body passes unchanged, with no allocation or wrapper, unless a body capture
+/// inside the layer (`capturing`) is still to record on the span while the bodies are read. Any
+/// other body is wrapped and the request finishes when the body ends or is dropped.
+fn finish_or_wrap<B>(body: B, state: RequestState, capturing: bool) -> Body
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
@@ -162,7 +166,7 @@ where
     } else {
         body.size_hint().exact()
     };
-    match known.filter(|&n| n <= FINISH_AT_HEAD_MAX && !state.recording()) {
+    match known.filter(|&n| n <= FINISH_AT_HEAD_MAX && !capturing) {
         Some(size) => {
             state.finish(size);
             // A body that is axum's already is returned as it is, not boxed again.

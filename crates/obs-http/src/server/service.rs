@@ -24,9 +24,9 @@ use axum::body::Body;
 /// The service [`crate::HttpLayer`] wraps around the application.
 ///
 /// Its responses carry axum's [`Body`]. A small body of known length (a buffered `String`, JSON,
-/// an empty body) passes unchanged and the request's metrics (and its span, when not sampled)
-/// finish with the response head; any other body is counted as it is read and the request
-/// finishes when it ends or is dropped.
+/// an empty body) passes unchanged and the request's span and metrics finish with the response
+/// head, unless a [`crate::server::BodyCaptureLayer`] records the bodies on the span; any other
+/// body is counted as it is read and the request finishes when it ends or is dropped.
 #[derive(Clone)]
 pub struct HttpService<S> {
     inner: S,

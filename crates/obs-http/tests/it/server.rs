@@ -597,6 +597,9 @@ fn small_known_bodies_finish_with_the_head_others_when_read() {
             };
             let unsampled = routes().layer(HttpLayer::new().sampler(|_| Some(0.0)));
             let sampled = routes().layer(HttpLayer::new().sampler(|_| Some(1.0)));
+            let captured = routes()
+                .layer(obs_http::server::BodyCaptureLayer::new())
+                .layer(HttpLayer::new().sampler(|_| Some(1.0)));
             let in_flight = || MetricsSnapshot::current().value("http_requests_in_flight", &[]);
             let size = |route| {
                 MetricsSnapshot::current()
@@ -627,21 +630,30 @@ fn small_known_bodies_finish_with_the_head_others_when_read() {
             assert_eq!(body.unwrap().to_bytes().len(), 100_000);
             assert_eq!(size("/large"), 100_000.0);
 
-            // Sampled: the body is read inside the span (a body capture records there), so even a
-            // small one finishes when it ends.
+            // Sampled: the same, the span ends with the head and has the body's size.
             let response = get(&sampled, "/small");
             assert_eq!(
                 in_flight(),
-                Some(1.0),
-                "a sampled request ends with its body"
+                Some(0.0),
+                "a sampled request ends with the head too"
             );
-            let body = h.runtime.block_on(response.into_body().collect());
-            assert_eq!(&body.unwrap().to_bytes()[..], b"user");
-            assert_eq!(in_flight(), Some(0.0));
+            drop(response);
             assert_eq!(size("/small"), 8.0);
             h.flush();
             let span = h.receiver.wait_for_span("GET /small", WAIT).unwrap();
             assert_eq!(span.attr("http.response.body.size"), Some("4"));
+
+            // A body capture records on the span as the body is read: the span waits for it.
+            let response = get(&captured, "/small");
+            assert_eq!(
+                in_flight(),
+                Some(1.0),
+                "a captured request ends with its body"
+            );
+            let body = h.runtime.block_on(response.into_body().collect());
+            assert_eq!(&body.unwrap().to_bytes()[..], b"user");
+            assert_eq!(in_flight(), Some(0.0));
+            assert_eq!(size("/small"), 12.0);
         },
     );
 }
