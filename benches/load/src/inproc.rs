@@ -10,6 +10,7 @@ use tower::ServiceExt as _;
 
 use crate::Config;
 use crate::driver::{next, write_hex};
+use crate::server::Queue;
 
 /// The request of the load driver: same path and headers, a fresh trace id every time (from a
 /// fixed seed, so that ratio sampling makes the same choices on every run).
@@ -47,7 +48,9 @@ pub(crate) fn run(config: Config, n: u64) -> Result<(), String> {
         let _enter = runtime.enter();
         // `axum::serve` turns the router's handlers into routes once, before the first request;
         // `with_state` does the same here, so no per-request work is measured that a server avoids.
-        crate::server::setup(config, &mut keep)?.with_state(())
+        // Room for every span: nothing dropped, so every span's export is counted.
+        let queue = Queue::AtLeast(usize::try_from(WARMUP + n).unwrap_or(usize::MAX));
+        crate::server::setup(config, &mut keep, queue)?.with_state(())
     };
     let mut seed = 0x5eed;
     runtime.block_on(async {
@@ -67,8 +70,23 @@ pub(crate) fn run(config: Config, n: u64) -> Result<(), String> {
         }
         Ok(())
     })?;
+    // Every span exported, none dropped: otherwise the count would leave export work out.
+    crate::server::flush(&keep)?;
+    let exported = crate::discard::discarded();
+    let dropped = obs_core::export_stats().map_or(0, obs_core::ExportStats::dropped);
+    let every_span = matches!(
+        config,
+        Config::ObsFull100 | Config::TowerHttpOtel | Config::AxumPrometheusOtel
+    );
+    if dropped > 0 || (every_span && exported != WARMUP + n) {
+        return Err(format!(
+            "{}: {exported} spans exported, {dropped} dropped, for {} requests",
+            config.name(),
+            WARMUP + n
+        ));
+    }
     println!(
-        "{} requests answered 200 through {}",
+        "{} requests answered 200 through {} ({exported} spans exported)",
         WARMUP + n,
         config.name()
     );

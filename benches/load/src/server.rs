@@ -9,7 +9,9 @@ use axum::routing::get;
 use opentelemetry::propagation::Extractor;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{
+    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider,
+};
 use tower_http::trace::TraceLayer;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::layer::SubscriberExt as _;
@@ -34,12 +36,28 @@ fn obs_init(builder: obs_core::ObsConfigBuilder) -> Result<obs_core::ObsGuard, S
     .map_err(|e| e.to_string())
 }
 
+/// The span queue of obs's processor and of the peers' batch processor: the libraries' defaults
+/// for a server; big enough for every span of an in-process run, whose export thread runs only
+/// when callgrind lets it (a full queue would drop spans and leave their export uncounted).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Queue {
+    Default,
+    AtLeast(usize),
+}
+
 /// The peers' tracing: the SDK's own batch processor to the discarding exporter, W3C propagator,
 /// every span sampled, bridged from `tracing` by tracing-opentelemetry, under an INFO filter.
-fn peer_otel(keep: &mut Keep) -> Result<(), String> {
+fn peer_otel(keep: &mut Keep, queue: Queue) -> Result<(), String> {
+    let mut batch = BatchConfigBuilder::default();
+    if let Queue::AtLeast(n) = queue {
+        batch = batch.with_max_queue_size(n);
+    }
+    let processor = BatchSpanProcessor::builder(Discard)
+        .with_batch_config(batch.build())
+        .build();
     let provider = SdkTracerProvider::builder()
         .with_sampler(Sampler::AlwaysOn)
-        .with_batch_exporter(Discard)
+        .with_span_processor(processor)
         .build();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("load-bench"));
@@ -92,7 +110,7 @@ fn axum_prometheus(router: Router, keep: &mut Keep) -> Router {
 }
 
 /// Sets up `config`'s globals and returns its router.
-pub(crate) fn setup(config: Config, keep: &mut Keep) -> Result<Router, String> {
+pub(crate) fn setup(config: Config, keep: &mut Keep, queue: Queue) -> Result<Router, String> {
     let full = |ratio: f64| obs_http::HttpLayer::new().sampler(move |_| Some(ratio));
     Ok(match config {
         Config::Bare => app(),
@@ -102,7 +120,10 @@ pub(crate) fn setup(config: Config, keep: &mut Keep) -> Result<Router, String> {
             app().layer(obs_http::HttpLayer::new().metrics_only())
         }
         Config::ObsFull10 | Config::ObsFull100 => {
-            let builder = obs_core::ObsConfig::builder().span_exporter(Discard);
+            let mut builder = obs_core::ObsConfig::builder().span_exporter(Discard);
+            if let Queue::AtLeast(n) = queue {
+                builder = builder.span_queue_size(n);
+            }
             keep.push(Box::new(obs_init(builder)?));
             let ratio = if config == Config::ObsFull10 {
                 0.1
@@ -122,14 +143,27 @@ pub(crate) fn setup(config: Config, keep: &mut Keep) -> Result<Router, String> {
         }
         Config::AxumPrometheus => axum_prometheus(app(), keep),
         Config::TowerHttpOtel => {
-            peer_otel(keep)?;
+            peer_otel(keep, queue)?;
             otel_trace(app())
         }
         Config::AxumPrometheusOtel => {
-            peer_otel(keep)?;
+            peer_otel(keep, queue)?;
             axum_prometheus(otel_trace(app()), keep)
         }
     })
+}
+
+/// Exports what the span processors in `keep` still hold.
+pub(crate) fn flush(keep: &Keep) -> Result<(), String> {
+    for kept in keep {
+        if let Some(guard) = kept.downcast_ref::<obs_core::ObsGuard>() {
+            guard.force_flush().map_err(|e| e.to_string())?;
+        }
+        if let Some(provider) = kept.downcast_ref::<SdkTracerProvider>() {
+            provider.force_flush().map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
 }
 
 /// What reached the exporter and what obs's queue dropped, for the driver's sanity check. Outside
@@ -155,7 +189,7 @@ pub(crate) fn run(config: Config, cpu: Option<usize>) -> Result<(), String> {
     // axum-prometheus spawns its upkeep task while it is built, so set up inside the runtime.
     let router = {
         let _enter = runtime.enter();
-        setup(config, &mut keep)?.route("/__stats", get(stats))
+        setup(config, &mut keep, Queue::Default)?.route("/__stats", get(stats))
     };
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
