@@ -236,12 +236,11 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let response = match this.inner.poll(task) {
+        let mut response = match this.inner.poll(task) {
             Poll::Ready(Ok(response)) => response,
             Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             Poll::Pending => return Poll::Pending,
         };
-        let mut response = response;
         if *this.max_bytes > 0 && this.cx.span().is_recording() {
             // Tells the server layer to keep the span open until the bodies are read.
             response.extensions_mut().insert(CaptureActive);

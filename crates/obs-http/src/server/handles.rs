@@ -195,12 +195,13 @@ impl RouteSlot {
                     _ => false,
                 }
         };
+        let lookup = || cache.get(method, route.map_or(super::UNMATCHED, MatchedPath::as_str));
         if let Some(slot) = self.first.get() {
             if same(slot) {
                 return Resolved::Slot;
             }
         } else {
-            let handles = cache.get(method, route.map_or(super::UNMATCHED, MatchedPath::as_str));
+            let handles = lookup();
             let slot = Slot {
                 method,
                 route: route.cloned(),
@@ -212,7 +213,7 @@ impl RouteSlot {
             }
             return Resolved::Owned(handles);
         }
-        Resolved::Owned(cache.get(method, route.map_or(super::UNMATCHED, MatchedPath::as_str)))
+        Resolved::Owned(lookup())
     }
 
     /// The handles `resolved` names.

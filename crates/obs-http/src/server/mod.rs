@@ -12,6 +12,9 @@
 //! - records `http_requests_total{method,route,code_class}`, `http_errors_total{route,code}`,
 //!   `http_request_latency_ms{route}`, `http_requests_in_flight`, `http_request_size_bytes` and
 //!   `http_response_size_bytes`, with handles resolved once per route;
+//! - finishes the request (the span's end, the latency, the response size) when the response body
+//!   ends or is dropped, or with the response head when the body is small (up to 64 KiB) and of
+//!   known length, as a buffered `String` or JSON body is: the server writes it with the head;
 //! - answers a panicking handler with a 500 and records the panic on the span.
 //!
 //! Headers are recorded only from an allow-list ([`HttpLayer::record_request_header`]), redacted

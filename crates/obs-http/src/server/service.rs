@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
+use axum::body::Body;
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
 use obs_core::sampler::SamplingOverride;
@@ -19,7 +20,6 @@ use super::layer::{Config, RequestHead};
 use super::request_id::{self, CorrelationId, RequestId};
 use super::scan::Found;
 use super::state::RequestState;
-use axum::body::Body;
 
 /// The service [`crate::HttpLayer`] wraps around the application.
 ///

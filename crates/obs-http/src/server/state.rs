@@ -108,7 +108,8 @@ impl RequestState {
         }
     }
 
-    /// Ends the span and records the metrics, once the response body is done (or dropped).
+    /// Ends the span and records the metrics: with the response head for a small body of known
+    /// length, else once the response body is done (or dropped).
     pub(crate) fn finish(self, response_bytes: u64) {
         if let Some(cx) = &self.cx {
             let span = cx.span();
