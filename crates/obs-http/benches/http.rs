@@ -10,14 +10,14 @@
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
-//! Last run (2026-11-23 17:22 UTC, 2 vCPU x86_64, a noisy host: confidence intervals up to ±8 %;
-//! criterion medians): server bare 1.29 us; one empty layer 1.46 (+0.17: axum's cost of any
-//! layer); metrics only 1.75 (+0.46, +0.29 over the empty layer); full unsampled 3.21 (+1.92);
-//! full at 10 % 3.25 (+1.96); full sampled 5.58 (+4.29); full sampled without request ids 4.34
-//! (+3.05). Client: bare 0.30 to 0.34 us, with ClientLayer 1.74 to 2.52 in three runs of the same
-//! code. Request id: generate 48 ns, `format!` baseline 117 ns. On this machine the same code
-//! measures up to 30 % apart from run to run; `cargo xtask bench-instructions`
-//! (docs/instructions.md) is the steady comparison.
+//! Last run (2026-11-23 18:15 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
+//! 1.27 us; one empty layer 1.39 (+0.12: axum's cost of any layer); metrics only 1.95 (+0.68; a
+//! second run of bare, empty layer, metrics only: 1.31, 1.40, 1.74, so +0.43, +0.34 over the
+//! empty layer); full unsampled 2.57 (+1.30); full at 10 % 2.85 (+1.58); full sampled 4.41
+//! (+3.14); full sampled without request ids 3.86 (+2.60). Client (17:22 UTC): bare 0.30 to
+//! 0.34 us, with ClientLayer 1.74 to 2.52 in three runs of the same code. Request id: generate
+//! 48 ns, `format!` baseline 117 ns. On this machine the same code measures up to 30 % apart from
+//! run to run; `cargo xtask bench-instructions` (docs/instructions.md) is the steady comparison.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -48,14 +48,29 @@ fn router() -> Router {
         .route("/health", get(|| async { "ok" }))
 }
 
+/// A request with a fresh trace id each time (ratio sampling decides by trace id: with one fixed
+/// id, 10 % would sample every request or none), the same for every row.
 fn request() -> Request<Body> {
+    thread_local! {
+        static NEXT: std::cell::Cell<u64> = const { std::cell::Cell::new(0x5eed) };
+    }
+    // splitmix64: well spread ids from a counter.
+    let mut z = NEXT.with(|n| {
+        let v = n.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        n.set(v);
+        v
+    });
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    let mut traceparent = *b"00-00000000000000000000000000000000-00f067aa0ba902b7-01";
+    let trace_id =
+        obs_core::propagation::traceparent::hex_u128(u128::from(z) << 64 | u128::from(z | 1));
+    traceparent[3..35].copy_from_slice(&trace_id);
     Request::get("/users/42?page=2")
         .header("host", "api.example.com")
         .header("user-agent", "bench/1.0")
-        .header(
-            "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        )
+        .header("traceparent", &traceparent[..])
         .body(Body::empty())
         .unwrap()
 }
