@@ -10,7 +10,7 @@
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
-//! Last run (2026-11-23 18:15 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
+//! Last run (2026-11-23 18:05 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
 //! 1.27 us; one empty layer 1.39 (+0.12: axum's cost of any layer); metrics only 1.95 (+0.68; a
 //! second run of bare, empty layer, metrics only: 1.31, 1.40, 1.74, so +0.43, +0.34 over the
 //! empty layer); full unsampled 2.57 (+1.30); full at 10 % 2.85 (+1.58); full sampled 4.41
