@@ -133,9 +133,12 @@ fn render(options: &Options, cpu: &str, valgrind: &str, rows: &[(Config, f64)]) 
          with the load driver's request (a fresh sampled `traceparent` each time) and the response \
          body read to its end; `valgrind --tool=callgrind` counts the instructions of every thread \
          from the end of a 100-request warm-up (`--zero-before`) for {n} and for {n2} requests, and \
-         the difference over {n} is one request's cost. No sockets: this is the middleware and the application, not the kernel.\n\
+         the difference over {n} is one request's cost. No sockets: this is the middleware and the application, not the kernel. \
+         The span queues (obs's and the SDK's batch queue of the peers) hold every span of the run \
+         and are flushed before the process ends, and the run fails if a span was dropped: each \
+         span's export is counted, although callgrind runs the export threads only now and then.\n\
          - why: instruction counts repeat from run to run whatever else the machine does (to a few \
-         instructions without a span exporter; within about 0.5 % with one, whose batches follow \
+         instructions without a span exporter; within about 1 % with one, whose batches follow \
          the clock), so they compare configurations, and a change against the code before it, \
          where timings on a shared machine drift. They are not time: a cache miss, a contended \
          atomic or a context switch costs more than its one instruction, and the kernel's share \
