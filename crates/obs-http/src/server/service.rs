@@ -9,7 +9,6 @@ use axum::body::Body;
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
 use obs_core::sampler::SamplingOverride;
-use opentelemetry::Context;
 use opentelemetry::trace::SpanKind;
 use tower_service::Service;
 
@@ -91,7 +90,7 @@ where
             .as_ref()
             .and_then(|(_, c)| obs_core::trace::CorrelationId::from_header(c));
         if let Some(id) = &correlation {
-            let cx = parent.as_ref().map_or_else(Context::new, Clone::clone);
+            let cx = parent.take().unwrap_or_default();
             parent = Some(id.clone().attach_to(&cx));
         }
 
