@@ -93,29 +93,28 @@ pub fn start_span(
             let result = sampler.should_sample(Some(parent), trace_id, &name, &kind, &[], &[]);
             (trace_id, result)
         });
-    if let Some((trace_id, result)) = &decided
-        && result.decision == SamplingDecision::Drop
-    {
-        // What the SDK builds for a dropped span, without building it.
-        let sc = SpanContext::new(
-            *trace_id,
-            RandomIdGenerator::default().new_span_id(),
-            TraceFlags::default(),
-            false,
-            result.trace_state.clone(),
-        );
-        return Some(Started {
-            cx: parent.with_remote_span_context(sc),
-            recording: false,
-        });
-    }
+    let decided = match decided {
+        Some((trace_id, result)) if result.decision == SamplingDecision::Drop => {
+            // What the SDK builds for a dropped span, without building it.
+            let sc = SpanContext::new(
+                trace_id,
+                RandomIdGenerator::default().new_span_id(),
+                TraceFlags::default(),
+                false,
+                result.trace_state,
+            );
+            return Some(Started {
+                cx: parent.with_remote_span_context(sc),
+                recording: false,
+            });
+        }
+        decided => decided.map(|(trace_id, _)| trace_id),
+    };
     let builder = tracer
         .span_builder(name)
         .with_kind(kind)
         .with_attributes(attributes());
-    let span = with_pending_trace_id(decided.map(|(t, _)| t), || {
-        builder.start_with_context(tracer, parent)
-    });
+    let span = with_pending_trace_id(decided, || builder.start_with_context(tracer, parent));
     let recording = opentelemetry::trace::Span::is_recording(&span);
     Some(Started {
         cx: super::with_span(parent, span),

@@ -6,9 +6,8 @@
 //! is looked up as before.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use obs_core::propagation::{W3CPropagator, traceparent};
+use obs_core::propagation::W3CPropagator;
 use opentelemetry::Context;
-use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceState};
 
 use super::request_id::{X_CORRELATION_ID, X_REQUEST_ID};
 
@@ -70,23 +69,18 @@ impl<'a> Found<'a> {
             // `tracestate` and `baggage` may repeat and are joined: the propagator reads them.
             return W3CPropagator::new().extract_headers(&Context::new(), headers);
         }
-        // What the propagator does with a lone `traceparent`, on its bytes.
-        let parsed = self
+        let lone = self
             .traceparent
             .filter(|_| self.traceparents == 1)
-            .and_then(|v| traceparent::parse_bytes(v.as_bytes()));
-        match parsed {
-            Some((trace_id, span_id, flags)) => Context::new().with_remote_span_context(
-                SpanContext::new(trace_id, span_id, flags, true, TraceState::NONE),
-            ),
-            None => Context::new(),
-        }
+            .map(HeaderValue::as_bytes);
+        W3CPropagator::new().extract_traceparent(&Context::new(), lone)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry::trace::TraceContextExt as _;
 
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
