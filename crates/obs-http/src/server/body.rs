@@ -1,4 +1,4 @@
-//! The response body of a streamed (or large, or sampled) response: the inner body, counted,
+//! The response body of a streamed, large or captured response: the inner body, counted,
 //! finishing the request's span and metrics when it ends or is dropped.
 
 use std::pin::Pin;
