@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod client;
 mod host;
 mod method;
+mod recent;
 pub mod server;
 #[cfg(feature = "ws")]
 pub mod ws;
