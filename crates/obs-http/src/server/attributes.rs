@@ -5,10 +5,11 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 
 use axum::extract::ConnectInfo;
-use http::{HeaderMap, HeaderName, Request, Version, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Version, header};
 use opentelemetry::{Array, KeyValue, StringValue, Value};
 
 use super::layer::Config;
+use super::scan::Found;
 use crate::recent::{self, Recent};
 
 thread_local! {
@@ -32,12 +33,15 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 }
 
 /// `host[:port]` from the Host header (HTTP/1.1) or the URI authority (HTTP/2).
-fn server_address<B>(req: &Request<B>) -> Option<(StringValue, Option<i64>)> {
+fn server_address<B>(
+    req: &Request<B>,
+    host: Option<&HeaderValue>,
+) -> Option<(StringValue, Option<i64>)> {
     let authority = req
         .uri()
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| header_str(req.headers(), &header::HOST))?;
+        .or_else(|| host.and_then(|v| v.to_str().ok()))?;
     let (host, port) = crate::host::split(authority)?;
     Some((recent::shared(&HOSTS, host), port.map(i64::from)))
 }
@@ -134,15 +138,35 @@ pub(crate) struct Ids<'a> {
     pub(crate) correlation: &'a obs_core::trace::CorrelationId,
 }
 
+/// What the layer read of a request before its span starts.
+pub(crate) struct Read<'a> {
+    /// The route template, shared (also the route label).
+    pub(crate) route: Option<&'a std::sync::Arc<str>>,
+    /// The headers found in the layer's one pass, if it made one.
+    pub(crate) found: Option<&'a Found<'a>>,
+    /// The request's `content-length`.
+    pub(crate) request_size: Option<u64>,
+    pub(crate) ids: Option<Ids<'a>>,
+    /// The user's id and role.
+    pub(crate) user: Option<&'a (Option<String>, Option<String>)>,
+}
+
 /// The request attributes; called only when the span is recording. Values that repeat across
 /// requests are static or shared strings, so a sampled request allocates little.
-pub(crate) fn request<B>(
-    req: &Request<B>,
-    config: &Config,
-    route: Option<&std::sync::Arc<str>>,
-    ids: Option<Ids<'_>>,
-    user: Option<&(Option<String>, Option<String>)>,
-) -> Vec<KeyValue> {
+pub(crate) fn request<B>(req: &Request<B>, config: &Config, read: Read<'_>) -> Vec<KeyValue> {
+    let Read {
+        route,
+        found,
+        request_size,
+        ids,
+        user,
+    } = read;
+    // The headers from the layer's pass over them, else looked up.
+    let headers = req.headers();
+    let (host, agent) = match found {
+        Some(found) => (found.host, found.user_agent),
+        None => (headers.get(header::HOST), headers.get(header::USER_AGENT)),
+    };
     // The span keeps this `Vec`: room for the attributes the response adds too. At most 17
     // (952 bytes): the export thread frees it, so malloc serves it from its bins, never from the
     // thread's cache, and a block of 1 KiB or more takes the large-bin path, which first merges
@@ -175,7 +199,7 @@ pub(crate) fn request<B>(
             StringValue::from(route.clone()),
         ));
     }
-    if let Some((host, port)) = server_address(req) {
+    if let Some((host, port)) = server_address(req, host) {
         attrs.push(KeyValue::new("server.address", host));
         if let Some(port) = port {
             attrs.push(KeyValue::new("server.port", port));
@@ -184,7 +208,7 @@ pub(crate) fn request<B>(
     if let Some(client) = client_address(req, config.trust_forwarded) {
         attrs.push(KeyValue::new("client.address", client));
     }
-    if let Some(ua) = header_str(req.headers(), &header::USER_AGENT) {
+    if let Some(ua) = agent.and_then(|v| v.to_str().ok()) {
         attrs.push(KeyValue::new(
             "user_agent.original",
             recent::shared(&AGENTS, ua),
@@ -194,7 +218,7 @@ pub(crate) fn request<B>(
         "network.protocol.version",
         protocol_version(req.version()),
     ));
-    if let Some(len) = content_length(req.headers()) {
+    if let Some(len) = request_size {
         attrs.push(KeyValue::new("http.request.body.size", len as i64));
     }
     for name in &config.request_headers {
@@ -226,5 +250,10 @@ pub(crate) fn request<B>(
 }
 
 pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    header_str(headers, &header::CONTENT_LENGTH).and_then(|v| v.trim().parse().ok())
+    headers.get(header::CONTENT_LENGTH).and_then(parse_length)
+}
+
+/// A `content-length` value as a number; `None` if it is not one.
+pub(crate) fn parse_length(value: &HeaderValue) -> Option<u64> {
+    value.to_str().ok().and_then(|v| v.trim().parse().ok())
 }

@@ -1,11 +1,12 @@
-//! One pass over the request headers for what the layer reads: the ids and the trace context.
+//! One pass over the request headers for what the layer reads: the ids, the trace context, and
+//! the headers a span and the size metric read (`host`, `user-agent`, `content-length`).
 //!
-//! Looking up `x-request-id`, `x-correlation-id`, `traceparent`, `tracestate` and `baggage` one
-//! by one hashes each name (about 85 instructions each) and probes the map; a request carries a
+//! Looking up `x-request-id`, `x-correlation-id`, `traceparent`, `tracestate`, `baggage` and the
+//! others one by one hashes each name (about 85 instructions each) and probes the map; a request carries a
 //! handful of headers, and comparing their names once is cheaper. A request with many headers
 //! is looked up as before.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use obs_core::propagation::W3CPropagator;
 use opentelemetry::Context;
 
@@ -30,6 +31,12 @@ pub(crate) struct Found<'a> {
     traceparents: usize,
     /// Whether any `tracestate` or `baggage` is present (then the propagator reads them all).
     more_context: bool,
+    /// The first `host`.
+    pub(crate) host: Option<&'a HeaderValue>,
+    /// The first `user-agent`.
+    pub(crate) user_agent: Option<&'a HeaderValue>,
+    /// The first `content-length`.
+    pub(crate) content_length: Option<&'a HeaderValue>,
 }
 
 impl<'a> Found<'a> {
@@ -41,6 +48,9 @@ impl<'a> Found<'a> {
                 traceparent: headers.get(TRACEPARENT),
                 traceparents: headers.get_all(TRACEPARENT).iter().count(),
                 more_context: headers.contains_key(TRACESTATE) || headers.contains_key(BAGGAGE),
+                host: headers.get(header::HOST),
+                user_agent: headers.get(header::USER_AGENT),
+                content_length: headers.get(header::CONTENT_LENGTH),
             };
         }
         let mut found = Self::default();
@@ -57,6 +67,15 @@ impl<'a> Found<'a> {
                     found.traceparent.get_or_insert(value);
                 }
                 "tracestate" | "baggage" => found.more_context = true,
+                "host" => {
+                    found.host.get_or_insert(value);
+                }
+                "user-agent" => {
+                    found.user_agent.get_or_insert(value);
+                }
+                "content-length" => {
+                    found.content_length.get_or_insert(value);
+                }
                 _ => {}
             }
         }
@@ -100,7 +119,7 @@ mod tests {
 
     #[test]
     fn one_pass_agrees_with_lookups() {
-        let cases: [&[(&'static str, &str)]; 7] = [
+        let cases: [&[(&'static str, &str)]; 8] = [
             &[],
             &[("traceparent", PARENT)],
             &[("traceparent", PARENT), ("traceparent", PARENT)],
@@ -117,6 +136,12 @@ mod tests {
                 ("x-correlation-id", "c1"),
                 ("traceparent", PARENT),
             ],
+            &[
+                ("host", "a.example"),
+                ("user-agent", "ua/1"),
+                ("content-length", "12"),
+                ("host", "b.example"),
+            ],
         ];
         for pairs in cases {
             // Few headers (scanned) and many (looked up) must read the same.
@@ -129,6 +154,9 @@ mod tests {
                     headers.get(X_CORRELATION_ID),
                     "{pairs:?}"
                 );
+                assert_eq!(found.host, headers.get(header::HOST), "{pairs:?}");
+                assert_eq!(found.user_agent, headers.get(header::USER_AGENT));
+                assert_eq!(found.content_length, headers.get(header::CONTENT_LENGTH));
                 let fast = found.context(&headers);
                 let slow = W3CPropagator::new().extract_headers(&Context::new(), &headers);
                 assert_eq!(

@@ -75,7 +75,9 @@ where
         let want_span = config.spans && !config.skip_spans.iter().any(|p| p == path);
         let want_metrics = config.metrics && !config.skip_metrics.iter().any(|p| p == path);
         let method = method_label(req.method());
-        let found = (config.request_ids || config.propagation).then(|| Found::scan(req.headers()));
+        // One pass over the headers for everything read below, unless only metrics are on.
+        let found = (config.request_ids || config.propagation || want_span)
+            .then(|| Found::scan(req.headers()));
         let ids = found
             .as_ref()
             .filter(|_| config.request_ids)
@@ -93,6 +95,11 @@ where
             let cx = parent.take().unwrap_or_default();
             parent = Some(id.clone().attach_to(&cx));
         }
+
+        let request_size = match &found {
+            Some(found) => found.content_length.and_then(attributes::parse_length),
+            None => attributes::content_length(req.headers()),
+        };
 
         let tracer = obs_core::trace::tracer().filter(|_| want_span);
         let matched = req.extensions().get::<MatchedPath>();
@@ -117,9 +124,13 @@ where
                 attributes::request(
                     &req,
                     config,
-                    handles.filter(|_| has_route).map(|h| h.route()),
-                    str_ids,
-                    user.as_ref(),
+                    attributes::Read {
+                        route: handles.filter(|_| has_route).map(|h| h.route()),
+                        found: found.as_ref(),
+                        request_size,
+                        ids: str_ids,
+                        user: user.as_ref(),
+                    },
                 )
             };
             let start_span = || {
@@ -141,7 +152,6 @@ where
         }
 
         let resolved = resolved.filter(|_| want_metrics);
-        let request_size = attributes::content_length(req.headers());
         let state = RequestState::new(
             parent,
             recording,
