@@ -12,11 +12,15 @@ use super::layer::Config;
 use super::scan::Found;
 use crate::recent::{self, Recent};
 
+/// A server address: the host, shared, and the port.
+type HostPort = (StringValue, Option<i64>);
+
 thread_local! {
     // Values that repeat across requests, shared rather than copied for each sampled span.
     static HOSTS: RefCell<Recent> = const { RefCell::new(Recent::new()) };
     static AGENTS: RefCell<Recent> = const { RefCell::new(Recent::new()) };
     static CLIENTS: RefCell<Recent> = const { RefCell::new(Recent::new()) };
+    static AUTHORITIES: RefCell<Recent<Option<HostPort>>> = const { RefCell::new(Recent::new()) };
 }
 
 /// The span name: `{METHOD} {route}`, or `{METHOD}` alone when no route matched.
@@ -33,17 +37,17 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> 
 }
 
 /// `host[:port]` from the Host header (HTTP/1.1) or the URI authority (HTTP/2).
-fn server_address<B>(
-    req: &Request<B>,
-    host: Option<&HeaderValue>,
-) -> Option<(StringValue, Option<i64>)> {
+fn server_address<B>(req: &Request<B>, host: Option<&HeaderValue>) -> Option<HostPort> {
     let authority = req
         .uri()
         .authority()
         .map(|a| a.as_str())
         .or_else(|| host.and_then(|v| v.to_str().ok()))?;
-    let (host, port) = crate::host::split(authority)?;
-    Some((recent::shared(&HOSTS, host), port.map(i64::from)))
+    // Split once per authority this thread saw lately: a server mostly sees the same few.
+    recent::derived(&AUTHORITIES, authority, |authority| {
+        let (host, port) = crate::host::split(authority)?;
+        Some((recent::shared(&HOSTS, host), port.map(i64::from)))
+    })
 }
 
 /// The client address: forwarded headers when trusted, else the peer of the connection.
