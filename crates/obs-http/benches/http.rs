@@ -10,14 +10,14 @@
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
-//! Last run (2026-11-23 18:05 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
-//! 1.27 us; one empty layer 1.39 (+0.12: axum's cost of any layer); metrics only 1.95 (+0.68; a
-//! second run of bare, empty layer, metrics only: 1.31, 1.40, 1.74, so +0.43, +0.34 over the
-//! empty layer); full unsampled 2.57 (+1.30); full at 10 % 2.85 (+1.58); full sampled 4.41
-//! (+3.14); full sampled without request ids 3.86 (+2.60). Client (17:22 UTC): bare 0.30 to
-//! 0.34 us, with ClientLayer 1.74 to 2.52 in three runs of the same code. Request id: generate
-//! 48 ns, `format!` baseline 117 ns. On this machine the same code measures up to 30 % apart from
-//! run to run; `cargo xtask bench-instructions` (docs/instructions.md) is the steady comparison.
+//! Last run (2026-11-23 19:15 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
+//! 1.23 us; one empty layer 1.35 (+0.12: axum's cost of any layer); metrics only 1.65 (+0.42,
+//! +0.30 over the empty layer); full unsampled 2.53 (+1.30); full at 10 % 2.71 (+1.48); full
+//! sampled 3.92 (+2.69; 4.41 at 18:05); full sampled without request ids 3.06 (+1.83). Client
+//! (17:22 UTC): bare 0.30 to 0.34 us, with ClientLayer 1.74 to 2.52 in three runs of the same
+//! code. Request id: generate 48 ns, `format!` baseline 117 ns. On this machine the same code
+//! measures up to 30 % apart from run to run; `cargo xtask bench-instructions`
+//! (docs/instructions.md) is the steady comparison.
 
 use std::convert::Infallible;
 use std::time::Duration;
