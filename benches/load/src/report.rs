@@ -146,12 +146,34 @@ impl Report {
         metric: fn(&Sample) -> f64,
         combine: fn(f64, f64) -> f64,
     ) -> f64 {
-        let per_round = self.samples[i]
+        median(self.per_round(i, j, metric, combine))
+    }
+
+    /// `combine(config i, config j)` in each round where both were measured.
+    fn per_round(
+        &self,
+        i: usize,
+        j: usize,
+        metric: fn(&Sample) -> f64,
+        combine: fn(f64, f64) -> f64,
+    ) -> Vec<f64> {
+        self.samples[i]
             .iter()
             .zip(&self.samples[j])
             .filter_map(|(s, b)| Some(combine(metric(s.as_ref()?), metric(b.as_ref()?))))
-            .collect();
-        median(per_round)
+            .collect()
+    }
+
+    /// The lowest and highest per-round difference of config `i`'s CPU to bare's, as
+    /// `+a to +b`: how far the rounds of this run disagree.
+    fn added_range(&self, i: usize) -> String {
+        let added = self.per_round(i, 0, |s| s.cpu_us, |a, b| a - b);
+        let lo = added.iter().copied().reduce(f64::min);
+        let hi = added.iter().copied().reduce(f64::max);
+        match (lo, hi) {
+            (Some(lo), Some(hi)) => format!("{lo:+.2} to {hi:+.2}"),
+            _ => String::new(),
+        }
     }
 
     fn command(&self) -> String {
@@ -228,9 +250,11 @@ impl Report {
              `axum-layer`, axum with one layer that does nothing, in the same round: the part of \
              the added CPU that is the layer's own work rather than axum's cost of any layer. \
              \"earlier\" is the figure measured here before with wrk (1 server worker, median of 3 \
-             interleaved rounds; bare about 9 µs).\n\n\
-             | configuration | µs/request (median) | added vs bare (µs) | × bare | over an empty layer (µs) | earlier: added µs |\n\
-             |---|---:|---:|---:|---:|---:|\n",
+             interleaved rounds; bare about 9 µs). \"rounds\" is the lowest and highest added CPU \
+             of a single round: the rounds of one run disagree by about as much as the smaller \
+             differences here, so read those as the run's median, not as exact.\n\n\
+             | configuration | µs/request (median) | added vs bare (µs) | rounds: added (µs) | × bare | over an empty layer (µs) | earlier: added µs |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
         );
         let empty_layer = o.configs.iter().position(|&c| c == Config::AxumLayer);
         for (i, config) in o.configs.iter().enumerate() {
@@ -242,10 +266,15 @@ impl Report {
                 });
             let _ = writeln!(
                 out,
-                "| {} | {:.2} | {:+.2} | {:.2} | {over_empty} | {} |",
+                "| {} | {:.2} | {:+.2} | {} | {:.2} | {over_empty} | {} |",
                 config.name(),
                 median(self.values(i, cpu)),
                 self.versus_bare(i, cpu, |a, b| a - b),
+                if i == 0 {
+                    String::new()
+                } else {
+                    self.added_range(i)
+                },
                 self.versus_bare(i, cpu, |a, b| a / b),
                 earlier(*config).map_or("".into(), |(us, _)| format!("{us:+.1}")),
             );
@@ -332,13 +361,15 @@ mod tests {
             load: "0 0 0".into(),
         };
         let mut report = Report::new(&options, machine, "test");
-        // A noisy machine: bare halves in round 2, and the layer with it.
+        // A noisy machine: bare halves in round 2, and the layer with it; the layer's added CPU
+        // is +1.0 in two rounds and +1.5 in the third.
         for (round, bare, layered) in [(0, 100.0, 80.0), (1, 50.0, 40.0), (2, 100.0, 90.0)] {
+            let extra = if round == 2 { 0.5 } else { 0.0 };
             report.add(round, Config::Bare, sample(bare, 10.0 + round as f64));
             report.add(
                 round,
                 Config::ObsMetrics,
-                sample(layered, 11.0 + round as f64),
+                sample(layered, 11.0 + round as f64 + extra),
             );
         }
         let rps = |s: &Sample| s.throughput;
@@ -354,7 +385,7 @@ mod tests {
         assert!(text.contains("`.sampler(\\|_\\| Some(0.1))`") || !text.contains("obs-full-10"));
         assert!(text.contains("cargo xtask bench-http --rounds 3 --duration 1 --connections 32"));
         assert!(
-            text.contains("| obs-metrics | 12.00 | +1.00 | 1.09 |  |  |"),
+            text.contains("| obs-metrics | 12.00 | +1.00 | +1.00 to +1.50 | 1.10 |  |  |"),
             "{text}"
         );
         assert!(text.contains("| obs-metrics | 80 | 0.80 |  |"), "{text}");
@@ -376,16 +407,16 @@ mod tests {
         }
         let text = report.render();
         assert!(
-            text.contains("| bare | 10.50 | +0.00 | 1.00 |  |  |"),
+            text.contains("| bare | 10.50 | +0.00 |  | 1.00 |  |  |"),
             "{text}"
         );
         assert!(text.contains("| axum-layer | 12.50 | +2.00 |"), "{text}");
         assert!(
-            text.contains("| axum-layer | 12.50 | +2.00 | 1.19 |  |  |"),
+            text.contains("| axum-layer | 12.50 | +2.00 | +2.00 to +2.00 | 1.19 |  |  |"),
             "{text}"
         );
         assert!(
-            text.contains("| obs-metrics | 13.00 | +2.50 | 1.24 | +0.50 |  |"),
+            text.contains("| obs-metrics | 13.00 | +2.50 | +2.50 to +2.50 | 1.24 | +0.50 |  |"),
             "{text}"
         );
     }
