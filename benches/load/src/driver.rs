@@ -307,27 +307,43 @@ pub(crate) fn run(options: &Options) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let ticks = ticks_per_second();
     let mut report = Report::new(options, machine, pinning);
+    let measure = |round: usize, config: Config| -> Result<Sample, String> {
+        let server = start(config, pin)?;
+        let sample = runtime.block_on(load(&server, options, ticks));
+        drop(server);
+        let sample = sample.map_err(|e| format!("{}: {e}", config.name()))?;
+        eprintln!(
+            "round {}/{} {:<32} {:>9.0} req/s  p50 {:>7.1} µs  p99 {:>7.1} µs  CPU {:>5.2} µs/req  busy {:>3.0} %",
+            round + 1,
+            options.rounds,
+            config.name(),
+            sample.throughput,
+            sample.p50_us,
+            sample.p99_us,
+            sample.cpu_us,
+            sample.busy * 100.0
+        );
+        Ok(sample)
+    };
+    let others: Vec<Config> = options
+        .configs
+        .iter()
+        .copied()
+        .filter(|&c| c != Config::Bare)
+        .collect();
     for round in 0..options.rounds {
-        // Interleaved, and rotated every round so no configuration always runs first.
-        let n = options.configs.len();
-        for k in 0..n {
-            let config = options.configs[(k + round) % n];
-            let server = start(config, pin)?;
-            let sample = runtime.block_on(load(&server, options, ticks));
-            drop(server);
-            let sample = sample.map_err(|e| format!("{}: {e}", config.name()))?;
-            eprintln!(
-                "round {}/{} {:<32} {:>9.0} req/s  p50 {:>7.1} µs  p99 {:>7.1} µs  CPU {:>5.2} µs/req  busy {:>3.0} %",
-                round + 1,
-                options.rounds,
-                config.name(),
-                sample.throughput,
-                sample.p50_us,
-                sample.p99_us,
-                sample.cpu_us,
-                sample.busy * 100.0
-            );
-            report.add(round, config, sample);
+        // Bare, A, bare, B, bare, …: each configuration is compared with the bare axum measured
+        // on either side of it, so the machine's drift over the round cancels. The order of the
+        // others is rotated every round, so none always runs first.
+        let mut before = measure(round, Config::Bare)?;
+        report.add(round, Config::Bare, before);
+        for k in 0..others.len() {
+            let config = others[(k + round) % others.len()];
+            let sample = measure(round, config)?;
+            let after = measure(round, Config::Bare)?;
+            report.add(round, Config::Bare, after);
+            report.add_paired(round, config, sample, Sample::mean(&before, &after));
+            before = after;
         }
     }
     let text = report.render();

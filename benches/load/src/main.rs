@@ -6,11 +6,12 @@
 //! - `server <config>`: sets up exactly one configuration (its tracing subscriber, OpenTelemetry
 //!   provider and metrics recorder are process globals) and serves on 127.0.0.1:0, printing
 //!   `port N` on its first line;
-//! - `drive [options]`: for each round, for each configuration (interleaved, the order rotated
-//!   every round), starts the server pinned to CPU 0, pins itself to CPU 1, warms up, runs a
-//!   closed-loop load with C keep-alive HTTP/1.1 connections, reads the server's CPU time from
-//!   `/proc/<pid>/stat`, kills the server and finally prints the tables (ratios to bare axum in
-//!   the same round);
+//! - `drive [options]`: for each round, measures bare axum, then each other configuration followed
+//!   by bare again (bare, A, bare, B, bare, …; the order rotated every round). Each measurement
+//!   starts the server pinned to CPU 0, pins itself to CPU 1, warms up, runs a closed-loop load
+//!   with C keep-alive HTTP/1.1 connections, reads the server's CPU time from `/proc/<pid>/stat`
+//!   and kills the server. It finally prints the tables: each configuration compared with the
+//!   mean of the bare measurements on either side of it;
 //! - `inproc <config> <n>`: the configuration's router called `n` times in process, no sockets;
 //! - `instructions [options]`: `inproc` under callgrind, instructions per request for each
 //!   configuration (`cargo xtask bench-instructions`, which writes `docs/instructions.md`).
@@ -110,7 +111,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             rounds: 3,
-            duration: Duration::from_secs(5),
+            duration: Duration::from_secs(3),
             warmup: Duration::from_secs(1),
             connections: 32,
             out: None,

@@ -27,6 +27,24 @@ pub(crate) struct Sample {
 }
 
 /// Where the figures come from.
+impl Sample {
+    /// The mean of two measurements of one configuration (the bare axum measured just before and
+    /// just after another configuration).
+    pub(crate) fn mean(a: &Self, b: &Self) -> Self {
+        let mid = f64::midpoint;
+        Self {
+            throughput: mid(a.throughput, b.throughput),
+            p50_us: mid(a.p50_us, b.p50_us),
+            p99_us: mid(a.p99_us, b.p99_us),
+            cpu_us: mid(a.cpu_us, b.cpu_us),
+            busy: mid(a.busy, b.busy),
+            spans_per_request: None,
+            dropped: a.dropped.max(b.dropped),
+            errors: a.errors + b.errors,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Machine {
     pub(crate) cpus: usize,
@@ -80,7 +98,13 @@ pub(crate) struct Report {
     machine: Machine,
     pinning: &'static str,
     date: String,
+    /// Per configuration and round: the configuration's measurement.
     samples: Vec<Vec<Option<Sample>>>,
+    /// Per configuration and round: the bare axum it is compared with, the mean of the bare
+    /// measurements just before and just after it (`None`: the round's bare measurement).
+    baselines: Vec<Vec<Option<Sample>>>,
+    /// Every bare measurement, for bare's own figures.
+    bares: Vec<Sample>,
 }
 
 /// The median; `NaN` for no values.
@@ -110,6 +134,8 @@ impl Report {
     pub(crate) fn new(options: &Options, machine: Machine, pinning: &'static str) -> Self {
         Self {
             samples: vec![vec![None; options.rounds]; options.configs.len()],
+            baselines: vec![vec![None; options.rounds]; options.configs.len()],
+            bares: Vec::new(),
             options: options.clone(),
             machine,
             pinning,
@@ -117,57 +143,92 @@ impl Report {
         }
     }
 
+    /// Adds a measurement; a round's first bare measurement is its baseline for configurations
+    /// added without one of their own.
     pub(crate) fn add(&mut self, round: usize, config: Config, sample: Sample) {
+        if config == Config::Bare {
+            self.bares.push(sample);
+        }
+        if let Some(i) = self.options.configs.iter().position(|&c| c == config) {
+            self.samples[i][round].get_or_insert(sample);
+        }
+    }
+
+    /// Adds a measurement with the bare axum it is compared with.
+    pub(crate) fn add_paired(
+        &mut self,
+        round: usize,
+        config: Config,
+        sample: Sample,
+        baseline: Sample,
+    ) {
         if let Some(i) = self.options.configs.iter().position(|&c| c == config) {
             self.samples[i][round] = Some(sample);
+            self.baselines[i][round] = Some(baseline);
         }
     }
 
     fn values(&self, i: usize, metric: fn(&Sample) -> f64) -> Vec<f64> {
+        if i == 0 && !self.bares.is_empty() {
+            return self.bares.iter().map(metric).collect();
+        }
         self.samples[i].iter().flatten().map(metric).collect()
     }
 
-    /// The median over rounds of `combine(config, bare)` for the rounds where both were measured.
+    /// The median over rounds of `combine(config, its bare)` for the rounds where both were
+    /// measured.
     fn versus_bare(
         &self,
         i: usize,
         metric: fn(&Sample) -> f64,
         combine: fn(f64, f64) -> f64,
     ) -> f64 {
-        self.versus(i, 0, metric, combine)
+        median(
+            self.per_round_bare(i, metric, combine)
+                .into_iter()
+                .flatten()
+                .collect(),
+        )
     }
 
-    /// The median over rounds of `combine(config i, config j)` for the rounds where both were
-    /// measured.
-    fn versus(
+    /// `combine(config i, its bare)` in each round; `None` where either is missing.
+    fn per_round_bare(
         &self,
         i: usize,
-        j: usize,
         metric: fn(&Sample) -> f64,
         combine: fn(f64, f64) -> f64,
-    ) -> f64 {
-        median(self.per_round(i, j, metric, combine))
-    }
-
-    /// `combine(config i, config j)` in each round where both were measured.
-    fn per_round(
-        &self,
-        i: usize,
-        j: usize,
-        metric: fn(&Sample) -> f64,
-        combine: fn(f64, f64) -> f64,
-    ) -> Vec<f64> {
-        self.samples[i]
-            .iter()
-            .zip(&self.samples[j])
-            .filter_map(|(s, b)| Some(combine(metric(s.as_ref()?), metric(b.as_ref()?))))
+    ) -> Vec<Option<f64>> {
+        (0..self.options.rounds)
+            .map(|r| {
+                let sample = self.samples[i][r].as_ref()?;
+                let bare = self.baselines[i][r]
+                    .as_ref()
+                    .or(self.samples[0][r].as_ref())?;
+                Some(combine(metric(sample), metric(bare)))
+            })
             .collect()
+    }
+
+    /// The median over rounds of what config `i` adds to its bare beyond what config `j` adds to
+    /// its own, in CPU per request.
+    fn added_over(&self, i: usize, j: usize) -> f64 {
+        let added = |k| self.per_round_bare(k, |s: &Sample| s.cpu_us, |a, b| a - b);
+        let per_round = added(i)
+            .into_iter()
+            .zip(added(j))
+            .filter_map(|(a, b)| Some(a? - b?))
+            .collect();
+        median(per_round)
     }
 
     /// The lowest and highest per-round difference of config `i`'s CPU to bare's, as
     /// `+a to +b`: how far the rounds of this run disagree.
     fn added_range(&self, i: usize) -> String {
-        let added = self.per_round(i, 0, |s| s.cpu_us, |a, b| a - b);
+        let added: Vec<f64> = self
+            .per_round_bare(i, |s| s.cpu_us, |a, b| a - b)
+            .into_iter()
+            .flatten()
+            .collect();
         let lo = added.iter().copied().reduce(f64::min);
         let hi = added.iter().copied().reduce(f64::max);
         match (lo, hi) {
@@ -217,13 +278,15 @@ impl Report {
              compare ratios measured in the same round, not absolute figures across runs)\n\
              - pinning: {}\n\
              - method: each configuration is its own server process (tokio current-thread runtime, \
-             so one core); {} rounds, configurations interleaved and rotated every round; per \
-             measurement {} s warm-up then {} s closed-loop load from {} keep-alive HTTP/1.1 \
-             connections over 127.0.0.1, `GET /users/42` with a fresh W3C `traceparent` (sampled \
-             flag set) on every request. Server CPU is utime + stime of the server process (all \
-             threads, export included) from `/proc/<pid>/stat` over the measured window. Medians \
-             across rounds; \"× bare\" and \"added\" are medians of per-round comparisons with bare \
-             axum measured in the same round.\n\
+             so one core); {} rounds; in each, bare axum is measured before the first \
+             configuration and again after each one (bare, A, bare, B, bare, …), the order of the \
+             others rotated every round; per measurement {} s warm-up then {} s closed-loop load \
+             from {} keep-alive HTTP/1.1 connections over 127.0.0.1, `GET /users/42` with a fresh \
+             W3C `traceparent` (sampled flag set) on every request. Server CPU is utime + stime of \
+             the server process (all threads, export included) from `/proc/<pid>/stat` over the \
+             measured window. \"× bare\" and \"added\" compare each measurement with the mean of \
+             the bare measurements just before and just after it, so the machine's drift over a \
+             round cancels; the tables give the median over rounds.\n\
              - see also: `docs/instructions.md` (`cargo xtask bench-instructions`), the same \
              configurations counted in instructions per request under callgrind, which do not drift \
              with the machine's load.\n",
@@ -246,9 +309,10 @@ impl Report {
         }
         out.push_str(
             "\n## Server CPU per request\n\nThe figure the project's targets are stated in \
-             (added server CPU per request). \"over an empty layer\" is what a layer adds over \
-             `axum-layer`, axum with one layer that does nothing, in the same round: the part of \
-             the added CPU that is the layer's own work rather than axum's cost of any layer. \
+             (added server CPU per request). \"over an empty layer\" is what a layer adds beyond \
+             what `axum-layer`, axum with one layer that does nothing, adds in the same round: the \
+             part of the added CPU that is the layer's own work rather than axum's cost of any \
+             layer. \
              \"earlier\" is the figure measured here before with wrk (1 server worker, median of 3 \
              interleaved rounds; bare about 9 µs). \"rounds\" is the lowest and highest added CPU \
              of a single round: the rounds of one run disagree by about as much as the smaller \
@@ -261,9 +325,7 @@ impl Report {
             let cpu = |s: &Sample| s.cpu_us;
             let over_empty = empty_layer
                 .filter(|&j| i != j && *config != Config::Bare)
-                .map_or(String::new(), |j| {
-                    format!("{:+.2}", self.versus(i, j, cpu, |a, b| a - b))
-                });
+                .map_or(String::new(), |j| format!("{:+.2}", self.added_over(i, j)));
             let _ = writeln!(
                 out,
                 "| {} | {:.2} | {:+.2} | {} | {:.2} | {over_empty} | {} |",
@@ -417,6 +479,39 @@ mod tests {
         );
         assert!(
             text.contains("| obs-metrics | 13.00 | +2.50 | +2.50 to +2.50 | 1.24 | +0.50 |  |"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn each_configuration_is_compared_with_the_bare_runs_around_it() {
+        let options = Options {
+            rounds: 1,
+            configs: vec![Config::Bare, Config::AxumLayer, Config::ObsMetrics],
+            ..Options::default()
+        };
+        let mut report = Report::new(&options, Machine::detect(), "test");
+        // The machine slows by 1 us per measurement: bare 10, 12, 14 around the layers, which add
+        // 0.5 and 2.0 on top of the drift.
+        let bares = [sample(100.0, 10.0), sample(90.0, 12.0), sample(80.0, 14.0)];
+        report.add(0, Config::Bare, bares[0]);
+        report.add(0, Config::Bare, bares[1]);
+        report.add(0, Config::Bare, bares[2]);
+        let mean = |a, b| Sample::mean(&bares[a], &bares[b]);
+        report.add_paired(0, Config::AxumLayer, sample(90.0, 11.5), mean(0, 1));
+        report.add_paired(0, Config::ObsMetrics, sample(80.0, 15.0), mean(1, 2));
+        let cpu = |s: &Sample| s.cpu_us;
+        assert!((report.versus_bare(1, cpu, |a, b| a - b) - 0.5).abs() < 1e-9);
+        assert!((report.versus_bare(2, cpu, |a, b| a - b) - 2.0).abs() < 1e-9);
+        // Against the round's first bare alone, the drift would count: +1.5 and +5.0.
+        assert!((report.added_over(2, 1) - 1.5).abs() < 1e-9);
+        let text = report.render();
+        assert!(
+            text.contains("| bare | 12.00 | +0.00 |  | 1.00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| obs-metrics | 15.00 | +2.00 | +2.00 to +2.00 | 1.15 | +1.50 |  |"),
             "{text}"
         );
     }
