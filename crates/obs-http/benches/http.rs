@@ -5,20 +5,20 @@
 //!   without request ids). Sampling is forced by the layer's per-request override; sampled spans go
 //!   through obs's queue to an exporter that discards them.
 //! - the client layer: a `tower::service_fn` "client" answering at once, bare and behind
-//!   `ClientLayer`.
+//!   `ClientLayer`, its span sampled and not.
 //!
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
 //! Last run (2026-11-23 19:15 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
-//! 1.23 us; one empty layer 1.35 (+0.12: axum's cost of any layer); metrics only 1.65 (+0.42,
-//! +0.30 over the empty layer); full unsampled 2.53 (+1.30); full at 10 % 2.71 (+1.48); full
-//! sampled 3.92 (+2.69; 4.41 at 18:05); full sampled without request ids 3.06 (+1.83). Client
-//! (17:22 UTC): bare 0.30 to 0.34 us, with ClientLayer 1.74 to 2.52 in three runs of the same
-//! code. Request id: generate 48 ns, `format!` baseline 117 ns. On this machine the same code
-//! measures up to 30 % apart from run to run; `cargo xtask bench-instructions`
-//! (docs/instructions.md) is the steady comparison. The floor layer (19:26 UTC): bare 1.41, empty
-//! layer 1.47, floor 1.62 (+0.21), metrics only 1.79 (+0.38, 0.17 over the floor).
+//! 1.23 us; one empty layer 1.35 (+0.12: axum's cost of any layer); metrics only 1.65 (+0.42, +0.30
+//! over the empty layer); full unsampled 2.53 (+1.30); full at 10 % 2.71 (+1.48); full sampled 3.92
+//! (+2.69; 4.41 at 18:05); full sampled without request ids 3.06 (+1.83). The floor layer (19:26
+//! UTC): bare 1.41, empty layer 1.47, floor 1.62 (+0.21), metrics only 1.79 (+0.38, 0.17 over the
+//! floor). Client (19:42 UTC): bare 0.32 us, with ClientLayer 2.37 (span sampled and exported; 1.74
+//! to 2.52 in three earlier runs), unsampled 0.89. Request id: generate 48 ns, `format!` baseline
+//! 117 ns. On this machine the same code measures up to 30 % apart from run to run; `cargo xtask
+//! bench-instructions` (docs/instructions.md) is the steady comparison.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -203,8 +203,21 @@ fn client(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     };
     let mut group = c.benchmark_group("client_layer");
     group.bench_function("bare", |b| b.to_async(rt).iter(|| inner.oneshot(call())));
+    // With no parent the default sampler samples the client span: exported to the discarding
+    // exporter through obs's queue.
     group.bench_function("client_layer", |b| {
         b.to_async(rt).iter(|| traced.clone().oneshot(call()))
+    });
+    // The same call under a context whose sampling override is 0: the span is not sampled.
+    let unsampled =
+        obs_core::sampler::SamplingOverride::ratio(0.0).attach_to(&opentelemetry::Context::new());
+    group.bench_function("client_layer_unsampled", |b| {
+        b.to_async(rt).iter(|| {
+            opentelemetry::context::FutureExt::with_context(
+                traced.clone().oneshot(call()),
+                unsampled.clone(),
+            )
+        })
     });
     group.finish();
 }
