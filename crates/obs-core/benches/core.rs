@@ -1,6 +1,8 @@
 //! obs-core's hot paths, each next to its uninstrumented baseline in the same run:
 //! - metric updates: raw `metrics` macros, pre-resolved handles, and obs families (lookup through the
 //!   cardinality guard, and a cached handle);
+//! - contention: two threads updating one histogram, gauge or counter at once, against each its
+//!   own;
 //! - W3C extract (traceparent + tracestate + baggage) and inject;
 //! - redaction of a typical URL, query and header map;
 //! - the timed-operation helper against the bare future.
@@ -72,6 +74,70 @@ fn metrics(c: &mut Criterion) {
     });
     g.bench_function("histogram_family_lookup", |b| {
         b.iter(|| LAT_VEC.with(&["/users/{id}"]).record(3.0))
+    });
+    g.finish();
+}
+
+/// Runs `update(thread)` `iters` times on each of two threads at once and returns the wall time:
+/// the time per iteration is that of one update on each core, racing for shared cache lines.
+fn on_two_threads(iters: u64, update: &(dyn Fn(usize) + Sync)) -> Duration {
+    let start = std::sync::Barrier::new(3);
+    let elapsed = std::thread::scope(|scope| {
+        for thread in 0..2 {
+            let start = &start;
+            scope.spawn(move || {
+                start.wait();
+                for _ in 0..iters {
+                    update(thread);
+                }
+            });
+        }
+        start.wait();
+        std::time::Instant::now()
+    });
+    elapsed.elapsed()
+}
+
+/// What sharing one series between cores costs: two threads updating the same histogram, gauge
+/// or counter at once, against each updating its own. A server's hot route and its in-flight
+/// gauge are shared by every worker thread. Meaningful only with two idle CPUs.
+fn contention(c: &mut Criterion) {
+    let mut g = c.benchmark_group("contention");
+    let shared = LAT_VEC.with(&["/shared"]);
+    let own = [LAT_VEC.with(&["/own-0"]), LAT_VEC.with(&["/own-1"])];
+    g.bench_function("histogram_one_thread", |b| b.iter(|| shared.record(3.0)));
+    g.bench_function("histogram_shared_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|_| shared.record(3.0)))
+    });
+    g.bench_function("histogram_own_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|t| own[t].record(3.0)))
+    });
+    let gauge = metrics::gauge!("bench_in_flight");
+    let gauges = [
+        metrics::gauge!("bench_in_flight", "thread" => "0"),
+        metrics::gauge!("bench_in_flight", "thread" => "1"),
+    ];
+    let in_flight = |g: &metrics::Gauge| {
+        g.increment(1.0);
+        g.decrement(1.0);
+    };
+    g.bench_function("gauge_inc_dec_one_thread", |b| b.iter(|| in_flight(&gauge)));
+    g.bench_function("gauge_inc_dec_shared_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|_| in_flight(&gauge)))
+    });
+    g.bench_function("gauge_inc_dec_own_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|t| in_flight(&gauges[t])))
+    });
+    let counter = REQS_VEC.with(&["GET", "/shared", "2xx"]);
+    let counters = [
+        REQS_VEC.with(&["GET", "/own-0", "2xx"]),
+        REQS_VEC.with(&["GET", "/own-1", "2xx"]),
+    ];
+    g.bench_function("counter_shared_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|_| counter.increment(1)))
+    });
+    g.bench_function("counter_own_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|t| counters[t].increment(1)))
     });
     g.finish();
 }
@@ -184,6 +250,7 @@ fn all(c: &mut Criterion) {
     )
     .expect("init");
     metrics(c);
+    contention(c);
     propagation(c);
     redaction(c);
     operations(c);

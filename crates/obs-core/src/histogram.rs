@@ -5,48 +5,103 @@
 //! more to fold, and memory that grows with the request rate between two drains. A catalog
 //! histogram knows its buckets up front, so obs counts each sample into its bucket at once: a
 //! binary search over the bounds and two atomic additions, nothing buffered.
+//!
+//! A server's hot route records into one series from every worker thread. Had the series one set
+//! of counters, each record would wait for the cache line to come from the core that wrote it
+//! last: two threads recording into one series measured about 100 ns a record, against 8.5 ns on
+//! one thread (`cargo bench -p obs-core --bench core -- contention`). So each series keeps a
+//! shard of counters per CPU (up to [`MAX_SHARDS`]), each on cache lines of its own; a thread
+//! always records into the same shard, and a scrape adds the shards up.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use metrics::{HistogramFn, Key};
 
 use crate::catalog::{MetricDef, MetricKind};
 
-/// One series: a count per bucket (the last one is `+Inf`) and the sum, as `f64` bits.
+/// The most shards a series keeps, whatever the number of CPUs.
+const MAX_SHARDS: usize = 16;
+
+/// Cells (8 bytes each) of padding after each shard's counters: 128 bytes, so no two shards'
+/// counters share a cache line or the line the CPU prefetches next to it.
+const PAD_CELLS: usize = 16;
+
+/// How many shards each series keeps: one per CPU, at most [`MAX_SHARDS`].
+fn shard_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, MAX_SHARDS)
+    })
+}
+
+/// This thread's shard, below [`shard_count`]: threads take shards in turn in the order they
+/// first record, so worker threads started together get different ones.
+fn this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % shard_count();
+    }
+    SHARD.try_with(|s| *s).unwrap_or(0)
+}
+
+/// One series: per shard, the sum (as `f64` bits) and a count per bucket (the last one is
+/// `+Inf`), then padding; all shards in one allocation.
 #[derive(Debug)]
 pub(crate) struct FixedHistogram {
     bounds: &'static [f64],
-    counts: Box<[AtomicU64]>,
-    sum: AtomicU64,
+    /// Cells per shard: the sum, the counts, the padding.
+    stride: usize,
+    shards: usize,
+    cells: Box<[AtomicU64]>,
 }
 
 impl FixedHistogram {
     fn new(bounds: &'static [f64]) -> Self {
+        Self::with_shards(bounds, shard_count())
+    }
+
+    fn with_shards(bounds: &'static [f64], shards: usize) -> Self {
+        let stride = 1 + bounds.len() + 1 + PAD_CELLS;
+        let shards = shards.max(1);
+        let cells = (0..stride * shards)
+            .map(|_| AtomicU64::new(0f64.to_bits()))
+            .collect();
         Self {
             bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicU64::new(0f64.to_bits()),
+            stride,
+            shards,
+            cells,
         }
+    }
+
+    fn shards(&self) -> impl Iterator<Item = &[AtomicU64]> {
+        self.cells.chunks_exact(self.stride)
     }
 
     /// Cumulative counts per bound, then the total (the `+Inf` bucket), and the sum.
     fn snapshot(&self) -> (Vec<u64>, u64, f64) {
+        let mut counts = vec![0u64; self.bounds.len() + 1];
+        let mut sum = 0.0;
+        for shard in self.shards() {
+            sum += f64::from_bits(shard[0].load(Ordering::Relaxed));
+            for (total, count) in counts.iter_mut().zip(&shard[1..]) {
+                *total += count.load(Ordering::Relaxed);
+            }
+        }
         let mut running = 0;
         let mut cumulative = Vec::with_capacity(self.bounds.len());
-        for (i, count) in self.counts.iter().enumerate() {
-            running += count.load(Ordering::Relaxed);
+        for (i, count) in counts.iter().enumerate() {
+            running += count;
             if i < self.bounds.len() {
                 cumulative.push(running);
             }
         }
-        (
-            cumulative,
-            running,
-            f64::from_bits(self.sum.load(Ordering::Relaxed)),
-        )
+        (cumulative, running, sum)
     }
 }
 
@@ -58,16 +113,21 @@ impl HistogramFn for FixedHistogram {
         }
         // Prometheus buckets are `le`: a value equal to a bound counts in that bound's bucket.
         let bucket = self.bounds.partition_point(|bound| *bound < value);
-        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        let mut current = self.sum.load(Ordering::Relaxed);
+        let mut shard = this_thread();
+        if shard >= self.shards {
+            // Only a series built with fewer shards than the process uses (in tests).
+            shard %= self.shards;
+        }
+        let base = shard * self.stride;
+        let (Some(sum), Some(count)) = (self.cells.get(base), self.cells.get(base + 1 + bucket))
+        else {
+            return;
+        };
+        count.fetch_add(1, Ordering::Relaxed);
+        let mut current = sum.load(Ordering::Relaxed);
         loop {
             let next = (f64::from_bits(current) + value).to_bits();
-            match self.sum.compare_exchange_weak(
-                current,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match sum.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(actual) => current = actual,
             }
@@ -279,8 +339,28 @@ t_latency_ms_count{route=\"/q\\\"\\\\\\n\"} 1\n\n";
     }
 
     #[test]
+    fn shards_add_up_and_keep_apart() {
+        let h = FixedHistogram::with_shards(&[1.0, 2.5], 3);
+        assert_eq!(h.shards().count(), 3);
+        // Each shard's sum and counts, then at least 128 bytes before the next shard's.
+        assert!(h.stride * 8 >= (1 + 3) * 8 + 128);
+        // One record in each shard, written there directly as three threads would.
+        for (shard, value) in h.shards().zip([0.5f64, 2.0, 9.0]) {
+            shard[0].store(value.to_bits(), Ordering::Relaxed);
+            let bucket = h.bounds.partition_point(|b| *b < value);
+            shard[1 + bucket].fetch_add(1, Ordering::Relaxed);
+        }
+        h.record(1.0);
+        let (cumulative, total, sum) = h.snapshot();
+        assert_eq!(cumulative, vec![2, 3]);
+        assert_eq!(total, 4);
+        assert_eq!(sum, 12.5);
+    }
+
+    #[test]
     fn concurrent_records_lose_nothing() {
-        let h = Arc::new(FixedHistogram::new(&[1.0]));
+        // More threads than shards: some threads share a shard.
+        let h = Arc::new(FixedHistogram::with_shards(&[1.0], 3));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let h = h.clone();
