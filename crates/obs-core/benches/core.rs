@@ -24,7 +24,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue};
 use obs_core::catalog::MetricDef;
-use obs_core::metrics::{CounterVec, HistogramVec};
+use obs_core::metrics::{CounterVec, GaugeVec, HistogramVec};
 use obs_core::propagation::{HeaderInjector, W3CPropagator};
 use obs_core::{Operation, instrument};
 use opentelemetry::Context;
@@ -34,7 +34,9 @@ const REQS: MetricDef = MetricDef::counter("bench_requests_total", "Bench reques
     .with_labels(&["method", "route", "code_class"]);
 const LAT: MetricDef =
     MetricDef::histogram("bench_latency_ms", "Bench latency.").with_labels(&["route"]);
-static CATALOG: &[MetricDef] = &[REQS, LAT];
+const IN_FLIGHT: MetricDef = MetricDef::gauge("bench_in_flight", "Bench requests in flight.");
+static CATALOG: &[MetricDef] = &[REQS, LAT, IN_FLIGHT];
+static IN_FLIGHT_VEC: GaugeVec = GaugeVec::new(&IN_FLIGHT);
 static REQS_VEC: CounterVec = CounterVec::new(&REQS);
 static LAT_VEC: HistogramVec = HistogramVec::new(&LAT);
 
@@ -99,8 +101,9 @@ fn on_two_threads(iters: u64, update: &(dyn Fn(usize) + Sync)) -> Duration {
 }
 
 /// What sharing one series between cores costs: two threads updating the same histogram, gauge
-/// or counter at once, against each updating its own. A server's hot route and its in-flight
-/// gauge are shared by every worker thread. Meaningful only with two idle CPUs.
+/// or counter at once, against one thread, against each thread its own series, and against the
+/// Prometheus exporter's own gauge and counter. A server's hot route and its in-flight gauge are
+/// shared by every worker thread. Meaningful only with two idle CPUs.
 fn contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("contention");
     let shared = LAT_VEC.with(&["/shared"]);
@@ -112,32 +115,29 @@ fn contention(c: &mut Criterion) {
     g.bench_function("histogram_own_two_threads", |b| {
         b.iter_custom(|iters| on_two_threads(iters, &|t| own[t].record(3.0)))
     });
-    let gauge = metrics::gauge!("bench_in_flight");
-    let gauges = [
-        metrics::gauge!("bench_in_flight", "thread" => "0"),
-        metrics::gauge!("bench_in_flight", "thread" => "1"),
-    ];
+    // The in-flight pattern: one increment and one decrement per request. The catalog's gauge is
+    // obs's (a shard per CPU); a gauge outside the catalog is the Prometheus exporter's.
     let in_flight = |g: &metrics::Gauge| {
         g.increment(1.0);
         g.decrement(1.0);
     };
+    let gauge = IN_FLIGHT_VEC.with(&[]);
+    let exporter_gauge = metrics::gauge!("bench_exporter_in_flight");
     g.bench_function("gauge_inc_dec_one_thread", |b| b.iter(|| in_flight(&gauge)));
     g.bench_function("gauge_inc_dec_shared_two_threads", |b| {
         b.iter_custom(|iters| on_two_threads(iters, &|_| in_flight(&gauge)))
     });
-    g.bench_function("gauge_inc_dec_own_two_threads", |b| {
-        b.iter_custom(|iters| on_two_threads(iters, &|t| in_flight(&gauges[t])))
+    g.bench_function("exporter_gauge_inc_dec_shared_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|_| in_flight(&exporter_gauge)))
     });
     let counter = REQS_VEC.with(&["GET", "/shared", "2xx"]);
-    let counters = [
-        REQS_VEC.with(&["GET", "/own-0", "2xx"]),
-        REQS_VEC.with(&["GET", "/own-1", "2xx"]),
-    ];
+    let exporter_counter = metrics::counter!("bench_exporter_total");
+    g.bench_function("counter_one_thread", |b| b.iter(|| counter.increment(1)));
     g.bench_function("counter_shared_two_threads", |b| {
         b.iter_custom(|iters| on_two_threads(iters, &|_| counter.increment(1)))
     });
-    g.bench_function("counter_own_two_threads", |b| {
-        b.iter_custom(|iters| on_two_threads(iters, &|t| counters[t].increment(1)))
+    g.bench_function("exporter_counter_shared_two_threads", |b| {
+        b.iter_custom(|iters| on_two_threads(iters, &|_| exporter_counter.increment(1)))
     });
     g.finish();
 }

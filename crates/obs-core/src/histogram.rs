@@ -6,48 +6,22 @@
 //! histogram knows its buckets up front, so obs counts each sample into its bucket at once: a
 //! binary search over the bounds and two atomic additions, nothing buffered.
 //!
-//! A server's hot route records into one series from every worker thread. Had the series one set
-//! of counters, each record would wait for the cache line to come from the core that wrote it
-//! last: two threads recording into one series measured about 100 ns a record, against 8.5 ns on
-//! one thread (`cargo bench -p obs-core --bench core -- contention`). So each series keeps a
-//! shard of counters per CPU (up to [`MAX_SHARDS`]), each on cache lines of its own; a thread
-//! always records into the same shard, and a scrape adds the shards up.
+//! Each series keeps a shard of counters per CPU ([`crate::shard`]), so worker threads recording
+//! into one series at once do not wait for each other's cache lines.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use metrics::{HistogramFn, Key};
 
 use crate::catalog::{MetricDef, MetricKind};
-
-/// The most shards a series keeps, whatever the number of CPUs.
-const MAX_SHARDS: usize = 16;
+use crate::shard;
 
 /// Cells (8 bytes each) of padding after each shard's counters: 128 bytes, so no two shards'
 /// counters share a cache line or the line the CPU prefetches next to it.
 const PAD_CELLS: usize = 16;
-
-/// How many shards each series keeps: one per CPU, at most [`MAX_SHARDS`].
-fn shard_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .clamp(1, MAX_SHARDS)
-    })
-}
-
-/// This thread's shard, below [`shard_count`]: threads take shards in turn in the order they
-/// first record, so worker threads started together get different ones.
-fn this_thread() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % shard_count();
-    }
-    SHARD.try_with(|s| *s).unwrap_or(0)
-}
 
 /// One series: per shard, the sum (as `f64` bits) and a count per bucket (the last one is
 /// `+Inf`), then padding; all shards in one allocation.
@@ -62,7 +36,7 @@ pub(crate) struct FixedHistogram {
 
 impl FixedHistogram {
     fn new(bounds: &'static [f64]) -> Self {
-        Self::with_shards(bounds, shard_count())
+        Self::with_shards(bounds, shard::count())
     }
 
     fn with_shards(bounds: &'static [f64], shards: usize) -> Self {
@@ -113,12 +87,7 @@ impl HistogramFn for FixedHistogram {
         }
         // Prometheus buckets are `le`: a value equal to a bound counts in that bound's bucket.
         let bucket = self.bounds.partition_point(|bound| *bound < value);
-        let mut shard = this_thread();
-        if shard >= self.shards {
-            // Only a series built with fewer shards than the process uses (in tests).
-            shard %= self.shards;
-        }
-        let base = shard * self.stride;
+        let base = shard::this_thread(self.shards) * self.stride;
         let (Some(sum), Some(count)) = (self.cells.get(base), self.cells.get(base + 1 + bucket))
         else {
             return;
@@ -136,7 +105,7 @@ impl HistogramFn for FixedHistogram {
 }
 
 /// A series' label pairs, in the order they were given.
-type LabelPairs<'a> = Vec<(&'a str, &'a str)>;
+pub(crate) type LabelPairs<'a> = Vec<(&'a str, &'a str)>;
 
 /// Every catalog histogram and its series.
 #[derive(Debug, Default)]
@@ -220,7 +189,7 @@ impl Histograms {
 }
 
 /// `k1="v1",k2="v2"`, values escaped.
-fn label_text(labels: &[(&str, &str)]) -> String {
+pub(crate) fn label_text(labels: &[(&str, &str)]) -> String {
     let mut s = String::new();
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
@@ -232,7 +201,7 @@ fn label_text(labels: &[(&str, &str)]) -> String {
 }
 
 /// Escapes a label value (`\`, `"` and newlines) or a HELP text (`\` and newlines).
-fn escape(value: &str, quote: bool) -> std::borrow::Cow<'_, str> {
+pub(crate) fn escape(value: &str, quote: bool) -> std::borrow::Cow<'_, str> {
     if !value.contains(['\\', '\n', '"']) {
         return value.into();
     }
@@ -249,7 +218,7 @@ fn escape(value: &str, quote: bool) -> std::borrow::Cow<'_, str> {
 }
 
 /// A sample value as the text format spells it.
-fn number(v: f64) -> String {
+pub(crate) fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

@@ -9,6 +9,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::histogram::Histograms;
 use crate::recorder::{MetricsHandle, ObsRecorder};
+use crate::scalar::Scalars;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -361,15 +362,20 @@ fn install_recorder(defs: &[MetricDef]) -> Result<MetricsHandle, InitError> {
             problem: e.to_string(),
         })
     };
-    // Catalog histograms never reach the exporter (obs counts them); any other histogram gets
+    // Catalog metrics never reach the exporter (obs keeps them); any other histogram gets
     // the latency buckets, so none is ever rendered as a summary.
     let inner = PrometheusBuilder::new()
         .set_buckets(catalog::LATENCY_MS_BUCKETS)
         .map_err(bucket_err)?
         .build_recorder();
     let histograms = Arc::new(Histograms::new(defs));
-    let handle = MetricsHandle::new(inner.handle(), histograms.clone());
-    let recorder = ObsRecorder { inner, histograms };
+    let scalars = Arc::new(Scalars::new(defs));
+    let handle = MetricsHandle::new(inner.handle(), histograms.clone(), scalars.clone());
+    let recorder = ObsRecorder {
+        inner,
+        histograms,
+        scalars,
+    };
     metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderAlreadySet)?;
     for def in defs {
         let name = KeyName::from_const_str(def.name);

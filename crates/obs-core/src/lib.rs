@@ -37,6 +37,8 @@ pub mod propagation;
 mod recorder;
 pub mod redact;
 pub mod sampler;
+mod scalar;
+mod shard;
 pub mod trace;
 
 pub use config::{ConfigError, LogFormat, ObsConfig, ObsConfigBuilder, Protocol, SamplerConfig};

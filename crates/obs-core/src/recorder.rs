@@ -1,5 +1,6 @@
-//! The recorder `init` installs: the Prometheus exporter's, except for catalog histograms, which
-//! obs counts into their buckets itself ([`crate::histogram`]), and the handle that renders both.
+//! The recorder `init` installs: the Prometheus exporter's, except for catalog metrics, which obs
+//! keeps itself (histograms counted into their buckets, [`crate::histogram`]; counters and gauges
+//! per CPU, [`crate::scalar`]), and the handle that renders both.
 
 use std::sync::Arc;
 
@@ -7,11 +8,13 @@ use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, Share
 use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 
 use crate::histogram::Histograms;
+use crate::scalar::Scalars;
 
-/// Forwards everything to the Prometheus recorder but catalog histograms.
+/// Forwards everything to the Prometheus recorder but catalog metrics.
 pub(crate) struct ObsRecorder {
     pub(crate) inner: PrometheusRecorder,
     pub(crate) histograms: Arc<Histograms>,
+    pub(crate) scalars: Arc<Scalars>,
 }
 
 impl Recorder for ObsRecorder {
@@ -28,11 +31,17 @@ impl Recorder for ObsRecorder {
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        self.inner.register_counter(key, metadata)
+        match self.scalars.counter(key) {
+            Some(series) => Counter::from_arc(series),
+            None => self.inner.register_counter(key, metadata),
+        }
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        self.inner.register_gauge(key, metadata)
+        match self.scalars.gauge(key) {
+            Some(series) => Gauge::from_arc(series),
+            None => self.inner.register_gauge(key, metadata),
+        }
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
@@ -43,12 +52,13 @@ impl Recorder for ObsRecorder {
     }
 }
 
-/// Renders every metric obs records (the exporter's and the catalog histograms) as Prometheus
-/// text, for `/metrics`.
+/// Renders every metric obs records (the exporter's and the catalog's) as Prometheus text, for
+/// `/metrics`.
 #[derive(Clone)]
 pub struct MetricsHandle {
     prometheus: PrometheusHandle,
     histograms: Arc<Histograms>,
+    scalars: Arc<Scalars>,
 }
 
 impl std::fmt::Debug for MetricsHandle {
@@ -58,16 +68,22 @@ impl std::fmt::Debug for MetricsHandle {
 }
 
 impl MetricsHandle {
-    pub(crate) fn new(prometheus: PrometheusHandle, histograms: Arc<Histograms>) -> Self {
+    pub(crate) fn new(
+        prometheus: PrometheusHandle,
+        histograms: Arc<Histograms>,
+        scalars: Arc<Scalars>,
+    ) -> Self {
         Self {
             prometheus,
             histograms,
+            scalars,
         }
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut text = self.prometheus.render();
+        self.scalars.render(&mut text);
         self.histograms.render(&mut text);
         text
     }

@@ -186,9 +186,12 @@ fn exposition_passes_promtool() {
             "promtool rejected the exposition ({}):\n{report}\n---\n{text}",
             out.status
         );
-        // What promtool accepted includes a real histogram (buckets, sum, count), not only
-        // counters: checked on the input, not on promtool's lint wording.
+        // What promtool accepted includes a real histogram (buckets, sum, count) and a catalog
+        // counter, both kept by obs rather than the exporter: checked on the input, not on
+        // promtool's lint wording.
         for part in [
+            "# TYPE obs_operations_total counter",
+            "obs_operations_total{operation=\"promtool.check\",outcome=\"success\",error_type=\"\"} 1",
             "# TYPE obs_operation_duration_ms histogram",
             "obs_operation_duration_ms_bucket{operation=\"promtool.check\",le=\"+Inf\"} 1",
             "obs_operation_duration_ms_count{operation=\"promtool.check\"} 1",
