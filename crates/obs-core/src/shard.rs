@@ -9,7 +9,8 @@
 //!
 //! The price is memory: a counter or gauge series takes 128 bytes per shard (2 KiB at 16 CPUs),
 //! a histogram series its buckets plus 128 bytes per shard. The cardinality guard bounds the
-//! series of a family (1,000 by default), so a family takes at most about 2 MiB more.
+//! series of a family (1,000 by default): at 16 CPUs a counter family takes at most about 2 MiB,
+//! a histogram family with 14 buckets about 4 MiB.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
