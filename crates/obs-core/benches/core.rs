@@ -18,6 +18,11 @@
 //! 540 ns, clean log line 552 ns. instrument: bare future 2.0 ns, unsampled 415 ns, sampled (no
 //! exporter) 486 ns. Since `trace::start_span` (17:25 UTC, instrument group only): bare future
 //! 3.2 ns, unsampled 361 ns, sampled 522 ns.
+//! contention (19:58 UTC, per update, two threads on one series): histogram record 19.8 ns (104
+//! before the per-CPU shards; 13.7 on one thread); in-flight increment and decrement 11.9 ns,
+//! the exporter's gauge 126 ns; counter increment 4.7 ns, the exporter's counter 70 ns. metrics
+//! after the shards (20:05 UTC): raw macros 203 ns, family lookup 70 ns, family cached handles
+//! 25 ns (21 before: the shard lookup), histogram raw macro 83 ns, family lookup 38 ns (0.46x).
 
 use std::time::Duration;
 

@@ -10,15 +10,15 @@
 //! Run: `cargo bench -p obs-http --bench http`. Report added time as the difference to the bare
 //! figure of the same run.
 //!
-//! Last run (2026-11-23 19:15 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
-//! 1.23 us; one empty layer 1.35 (+0.12: axum's cost of any layer); metrics only 1.65 (+0.42, +0.30
-//! over the empty layer); full unsampled 2.53 (+1.30); full at 10 % 2.71 (+1.48); full sampled 3.92
-//! (+2.69; 4.41 at 18:05); full sampled without request ids 3.06 (+1.83). The floor layer (19:26
-//! UTC): bare 1.41, empty layer 1.47, floor 1.62 (+0.21), metrics only 1.79 (+0.38, 0.17 over the
-//! floor). Client (19:42 UTC): bare 0.32 us, with ClientLayer 2.37 (span sampled and exported; 1.74
-//! to 2.52 in three earlier runs), unsampled 0.89. Request id: generate 48 ns, `format!` baseline
-//! 117 ns. On this machine the same code measures up to 30 % apart from run to run; `cargo xtask
-//! bench-instructions` (docs/instructions.md) is the steady comparison.
+//! Last run (2026-11-23 20:02 UTC, 2 vCPU x86_64, a noisy host; criterion medians): server bare
+//! 1.30 us; one empty layer 1.42 (+0.12: axum's cost of any layer); floor layer 1.54 (+0.23);
+//! metrics only 1.71 (+0.41, 0.17 over the floor); full unsampled 2.58 (+1.28); full at 10 % 3.03
+//! (+1.73; 2.71 at 19:15); full sampled 3.68 (+2.37; +3.14 at 18:05, before the attribute strings
+//! were shared); full sampled without request ids 3.10 (+1.79). Client (19:42 UTC): bare 0.32 us,
+//! with ClientLayer 2.37 (span sampled and exported; 1.74 to 2.52 in three earlier runs), unsampled
+//! 0.89. Request id: generate 48 ns, `format!` baseline 117 ns. On this machine the same code
+//! measures up to 30 % apart from run to run; `cargo xtask bench-instructions`
+//! (docs/instructions.md) is the steady comparison.
 
 use std::convert::Infallible;
 use std::time::Duration;
