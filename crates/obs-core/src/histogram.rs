@@ -17,6 +17,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use metrics::{HistogramFn, Key};
 
 use crate::catalog::{MetricDef, MetricKind};
+use crate::exposition::{self, label_text, number};
 use crate::shard;
 
 /// Cells (8 bytes each) of padding after each shard's counters: 128 bytes, so no two shards'
@@ -93,19 +94,9 @@ impl HistogramFn for FixedHistogram {
             return;
         };
         count.fetch_add(1, Ordering::Relaxed);
-        let mut current = sum.load(Ordering::Relaxed);
-        loop {
-            let next = (f64::from_bits(current) + value).to_bits();
-            match sum.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(actual) => current = actual,
-            }
-        }
+        shard::add_f64(sum, value);
     }
 }
-
-/// A series' label pairs, in the order they were given.
-pub(crate) type LabelPairs<'a> = Vec<(&'a str, &'a str)>;
 
 /// Every catalog histogram and its series.
 #[derive(Debug, Default)]
@@ -132,41 +123,19 @@ impl Histograms {
     /// The series of `key`, created on first use; `None` when `key` is not a catalog histogram.
     pub(crate) fn series(&self, key: &Key) -> Option<Arc<FixedHistogram>> {
         let def = self.defs.get(key.name())?;
-        if let Some(found) = self
-            .series
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-        {
-            return Some(found.clone());
-        }
-        let mut series = self.series.write().unwrap_or_else(PoisonError::into_inner);
-        Some(
-            series
-                .entry(key.clone())
-                .or_insert_with(|| Arc::new(FixedHistogram::new(def.buckets)))
-                .clone(),
-        )
+        Some(exposition::series(&self.series, key, || {
+            FixedHistogram::new(def.buckets)
+        }))
     }
 
     /// The Prometheus text of every series, by name and then labels, in the exporter's layout.
     pub(crate) fn render(&self, out: &mut String) {
-        // Sorted for a stable exposition: by name, then by label pairs as given.
-        let mut sorted: BTreeMap<&str, BTreeMap<LabelPairs<'_>, &FixedHistogram>> = BTreeMap::new();
         let series = self.series.read().unwrap_or_else(PoisonError::into_inner);
-        for (key, histogram) in series.iter() {
-            let labels = key.labels().map(|l| (l.key(), l.value())).collect();
-            sorted
-                .entry(key.name())
-                .or_default()
-                .insert(labels, histogram);
-        }
-        for (name, by_labels) in sorted {
+        for (name, by_labels) in exposition::sorted(&series) {
             let Some(def) = self.defs.get(name) else {
                 continue;
             };
-            let _ = writeln!(out, "# HELP {name} {}", escape(def.help, false));
-            let _ = writeln!(out, "# TYPE {name} histogram");
+            exposition::header(out, name, def.help, "histogram");
             for (labels, histogram) in by_labels {
                 let (cumulative, total, sum) = histogram.snapshot();
                 let base = label_text(&labels);
@@ -185,46 +154,6 @@ impl Histograms {
             }
             out.push('\n');
         }
-    }
-}
-
-/// `k1="v1",k2="v2"`, values escaped.
-pub(crate) fn label_text(labels: &[(&str, &str)]) -> String {
-    let mut s = String::new();
-    for (i, (k, v)) in labels.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let _ = write!(s, "{k}=\"{}\"", escape(v, true));
-    }
-    s
-}
-
-/// Escapes a label value (`\`, `"` and newlines) or a HELP text (`\` and newlines).
-pub(crate) fn escape(value: &str, quote: bool) -> std::borrow::Cow<'_, str> {
-    if !value.contains(['\\', '\n', '"']) {
-        return value.into();
-    }
-    let mut s = String::with_capacity(value.len() + 8);
-    for c in value.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '"' if quote => s.push_str("\\\""),
-            c => s.push(c),
-        }
-    }
-    s.into()
-}
-
-/// A sample value as the text format spells it.
-pub(crate) fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
-    } else {
-        v.to_string()
     }
 }
 

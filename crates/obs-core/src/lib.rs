@@ -27,6 +27,7 @@ pub mod catalog;
 pub mod config;
 mod export;
 mod exporter;
+mod exposition;
 pub mod health;
 mod histogram;
 mod init;

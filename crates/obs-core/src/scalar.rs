@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use metrics::{CounterFn, GaugeFn, Key};
 
 use crate::catalog::{MetricDef, MetricKind};
-use crate::histogram::{LabelPairs, escape, label_text, number};
+use crate::exposition::{self, label_text, number};
 use crate::shard::{self, Padded};
 
 /// A counter series: a count per shard.
@@ -84,15 +84,7 @@ impl ShardedGauge {
     }
 
     fn add(&self, delta: f64) {
-        let own = &self.shards[shard::this_thread(self.shards.len())].0;
-        let mut current = own.load(Ordering::Relaxed);
-        loop {
-            let next = (f64::from_bits(current) + delta).to_bits();
-            match own.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
-                Err(actual) => current = actual,
-            }
-        }
+        shard::add_f64(&self.shards[shard::this_thread(self.shards.len())].0, delta);
     }
 }
 
@@ -130,18 +122,6 @@ pub(crate) struct Scalars {
     gauges: RwLock<HashMap<Key, Arc<ShardedGauge>>>,
 }
 
-/// The series of `key` in `map`, created on first use.
-fn series<T>(map: &RwLock<HashMap<Key, Arc<T>>>, key: &Key, new: impl FnOnce() -> T) -> Arc<T> {
-    if let Some(found) = map.read().unwrap_or_else(PoisonError::into_inner).get(key) {
-        return found.clone();
-    }
-    map.write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entry(key.clone())
-        .or_insert_with(|| Arc::new(new()))
-        .clone()
-}
-
 impl Scalars {
     /// The registry of `defs`' counters and gauges.
     pub(crate) fn new(defs: &[MetricDef]) -> Self {
@@ -159,7 +139,7 @@ impl Scalars {
     pub(crate) fn counter(&self, key: &Key) -> Option<Arc<ShardedCounter>> {
         let def = self.defs.get(key.name())?;
         (def.kind == MetricKind::Counter).then(|| {
-            series(&self.counters, key, || {
+            exposition::series(&self.counters, key, || {
                 ShardedCounter::with_shards(shard::count())
             })
         })
@@ -169,7 +149,7 @@ impl Scalars {
     pub(crate) fn gauge(&self, key: &Key) -> Option<Arc<ShardedGauge>> {
         let def = self.defs.get(key.name())?;
         (def.kind == MetricKind::Gauge).then(|| {
-            series(&self.gauges, key, || {
+            exposition::series(&self.gauges, key, || {
                 ShardedGauge::with_shards(shard::count())
             })
         })
@@ -192,17 +172,11 @@ impl Scalars {
         series: &HashMap<Key, Arc<T>>,
         value: impl Fn(&T) -> String,
     ) {
-        let mut sorted: BTreeMap<&str, BTreeMap<LabelPairs<'_>, &T>> = BTreeMap::new();
-        for (key, s) in series {
-            let labels = key.labels().map(|l| (l.key(), l.value())).collect();
-            sorted.entry(key.name()).or_default().insert(labels, s);
-        }
-        for (name, by_labels) in sorted {
+        for (name, by_labels) in exposition::sorted(series) {
             let Some(def) = self.defs.get(name) else {
                 continue;
             };
-            let _ = writeln!(out, "# HELP {name} {}", escape(def.help, false));
-            let _ = writeln!(out, "# TYPE {name} {kind}");
+            exposition::header(out, name, def.help, kind);
             for (labels, s) in by_labels {
                 let base = label_text(&labels);
                 if base.is_empty() {

@@ -13,7 +13,7 @@
 //! a histogram family with 14 buckets about 4 MiB.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The most shards a series keeps, whatever the number of CPUs.
 pub(crate) const MAX_SHARDS: usize = 16;
@@ -46,5 +46,18 @@ pub(crate) fn this_thread(shards: usize) -> usize {
     } else {
         // Only a series built with fewer shards than the process uses (in tests).
         shard % shards.max(1)
+    }
+}
+
+/// Adds `delta` to the `f64` whose bits `cell` holds. Each cell is one thread's (its shard), so
+/// the loop nearly never retries.
+pub(crate) fn add_f64(cell: &AtomicU64, delta: f64) {
+    let mut current = cell.load(Ordering::Relaxed);
+    loop {
+        let next = (f64::from_bits(current) + delta).to_bits();
+        match cell.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(actual) => current = actual,
+        }
     }
 }
