@@ -31,6 +31,7 @@ pub(crate) struct FixedHistogram {
     bounds: &'static [f64],
     /// Cells per shard: the sum, the counts, the padding.
     stride: usize,
+    /// `cells.len() / stride`, kept so that a record does not divide.
     shards: usize,
     cells: Box<[AtomicU64]>,
 }
