@@ -45,5 +45,7 @@ pub mod trace;
 pub use config::{ConfigError, LogFormat, ObsConfig, ObsConfigBuilder, Protocol, SamplerConfig};
 pub use export::ExportStats;
 pub use init::{InitError, ObsGuard, ShutdownError, export_stats, init, prometheus_handle};
-pub use op::{ErrorType, Instrumented, OpOutcome, Operation, Outcome, instrument, instrument_with};
+pub use op::{
+    ErrorType, Instrumented, OpOutcome, Operation, Outcome, TimedOut, instrument, instrument_with,
+};
 pub use recorder::MetricsHandle;

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use obs_core::catalog::MetricDef;
 use obs_core::metrics::{CounterVec, HistogramVec};
-use obs_core::{ErrorType, OpOutcome, Operation, instrument, instrument_with};
+use obs_core::op::SpanAttributes;
+use obs_core::{ErrorType, OpOutcome, Operation, TimedOut, instrument, instrument_with};
 use obs_testkit::{MetricsSnapshot, OtlpReceiver, isolated};
-use opentelemetry::trace::SpanKind;
+use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
 
 use crate::{WAIT, init};
 
@@ -237,4 +238,200 @@ fn a_failing_recorder_never_reaches_the_caller() {
         });
         assert_eq!(out.unwrap(), 5);
     });
+}
+
+/// The trace id and span id of each link of the span named `name`, lowercase hex, as received.
+fn links_of(receiver: &OtlpReceiver, name: &str) -> Vec<(String, String)> {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut out = Vec::new();
+    for request in receiver.requests() {
+        for rs in &request.resource_spans {
+            for ss in &rs.scope_spans {
+                for span in ss.spans.iter().filter(|s| s.name == name) {
+                    out.extend(
+                        span.links
+                            .iter()
+                            .map(|l| (hex(&l.trace_id), hex(&l.span_id))),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kind_links_result_attributes_timeout_and_foreign_errors() {
+    isolated(
+        "op::kind_links_result_attributes_timeout_and_foreign_errors",
+        || {
+            let receiver = OtlpReceiver::start().unwrap();
+            let guard = init(Some(receiver.grpc_endpoint()), |b| b);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let producer = SpanContext::new(
+                TraceId::from(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c_u128),
+                SpanId::from(0xb7ad_6b71_6920_3331_u64),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::NONE,
+            );
+            rt.block_on(async {
+                // Span kind, a link, an owned key, and attributes from the result.
+                let table = String::from("orders");
+                let rows: Result<u64, std::io::Error> = instrument(
+                    Operation::new("db.update")
+                        .kind(SpanKind::Client)
+                        .attribute(format!("db.collection.{table}"), true)
+                        .link(producer.clone())
+                        .link(SpanContext::empty_context())
+                        .on_result(
+                            |r: &Result<u64, std::io::Error>, span: &mut SpanAttributes<'_>| {
+                                if let Ok(n) = r {
+                                    span.set("db.rows_affected", *n as i64)
+                                        .set(String::from("db.owned_key"), "yes");
+                                }
+                            },
+                        ),
+                    async { Ok(3) },
+                )
+                .await;
+                assert_eq!(rows.unwrap(), 3);
+
+                // A time limit that does not pass: the output comes back inside `Ok`.
+                let quick = instrument(
+                    Operation::new("quick").timeout(Duration::from_secs(30)),
+                    async { Ok::<_, PayError>(5) },
+                )
+                .await;
+                assert_eq!(quick, Ok(Ok(5)));
+
+                // A time limit that passes: the caller gets `TimedOut`, the inner future's
+                // result is never produced and its result callback never runs.
+                let slow = instrument(
+                    Operation::new("slow")
+                        .on_result(|_: &Result<u32, PayError>, _: &mut SpanAttributes<'_>| {
+                            panic!("no result to see")
+                        })
+                        .timeout(Duration::from_millis(20)),
+                    async {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        Ok::<u32, PayError>(1)
+                    },
+                )
+                .await;
+                let err: TimedOut = slow.unwrap_err();
+                assert_eq!(err.operation(), "slow");
+                assert_eq!(err.limit(), Duration::from_millis(20));
+                assert_eq!(err.to_string(), "operation `slow` timed out after 20ms");
+
+                // A foreign error type, classified by a closure.
+                let parsed = instrument(
+                    Operation::new("parse").classify(|e: &serde_json::Error| {
+                        if e.is_syntax() || e.is_eof() {
+                            OpOutcome::Error("syntax".into())
+                        } else {
+                            OpOutcome::Error("other".into())
+                        }
+                    }),
+                    async { serde_json::from_str::<u32>("not json") },
+                )
+                .await;
+                assert!(parsed.is_err());
+
+                // A result callback that panics changes nothing for the caller.
+                let fragile = instrument(
+                    Operation::new("fragile.attrs").on_result(
+                        |_: &Result<u8, PayError>, _: &mut SpanAttributes<'_>| {
+                            panic!("callback bug")
+                        },
+                    ),
+                    async { Ok::<u8, PayError>(9) },
+                )
+                .await;
+                assert_eq!(fragile, Ok(9));
+            });
+
+            let snap = MetricsSnapshot::current();
+            let count = |op: &str, outcome: &str, error_type: &str| {
+                snap.value(
+                    "obs_operations_total",
+                    &[
+                        ("operation", op),
+                        ("outcome", outcome),
+                        ("error_type", error_type),
+                    ],
+                )
+            };
+            assert_eq!(count("slow", "timeout", "timeout"), Some(1.0));
+            assert_eq!(count("slow", "timeout", "cancelled"), None, "recorded once");
+            assert_eq!(count("quick", "success", ""), Some(1.0));
+            assert_eq!(count("parse", "error", "syntax"), Some(1.0));
+            assert_eq!(count("fragile.attrs", "success", ""), Some(1.0));
+
+            guard.force_flush().unwrap();
+            let names = ["db.update", "quick", "slow", "parse", "fragile.attrs"];
+            let spans = receiver.wait_for(WAIT, |s| {
+                names.iter().all(|n| s.iter().any(|s| s.name == *n))
+            });
+            let db = spans.iter().find(|s| s.name == "db.update").unwrap();
+            assert_eq!(db.kind, 3, "client");
+            assert_eq!(db.attr("db.collection.orders"), Some("true"));
+            assert_eq!(db.attr("db.rows_affected"), Some("3"));
+            assert_eq!(db.attr("db.owned_key"), Some("yes"));
+            assert_eq!(
+                links_of(&receiver, "db.update"),
+                vec![(
+                    "0af7651916cd43dd8448eb211c80319c".to_owned(),
+                    "b7ad6b7169203331".to_owned()
+                )],
+                "the valid link only"
+            );
+            let quick = spans.iter().find(|s| s.name == "quick").unwrap();
+            assert_eq!(quick.kind, 1, "internal by default");
+            assert_eq!(quick.status_code, 0);
+            let slow = spans.iter().find(|s| s.name == "slow").unwrap();
+            assert_eq!(slow.attr("error.type"), Some("timeout"));
+            assert_eq!(slow.status_code, 2);
+            let parse = spans.iter().find(|s| s.name == "parse").unwrap();
+            assert_eq!(parse.attr("error.type"), Some("syntax"));
+            let fragile = spans.iter().find(|s| s.name == "fragile.attrs").unwrap();
+            assert_eq!(fragile.status_code, 0);
+        },
+    );
+}
+
+#[test]
+fn a_time_limit_without_a_timer_is_not_enforced() {
+    // A runtime without its time driver cannot make a timer; the operation runs to its end.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let out = rt.block_on(instrument(
+        Operation::new("no.timer").timeout(Duration::from_millis(1)),
+        async {
+            tokio::task::yield_now().await;
+            Ok::<u8, std::io::Error>(4)
+        },
+    ));
+    assert_eq!(out.unwrap().unwrap(), 4);
+    // Outside any runtime too.
+    let out = poll_to_end(instrument(
+        Operation::new("no.runtime").timeout(Duration::from_millis(1)),
+        async { Ok::<u8, std::io::Error>(5) },
+    ));
+    assert_eq!(out.unwrap().unwrap(), 5);
+}
+
+/// Polls `future` on this thread with a waker that does nothing, outside any runtime.
+fn poll_to_end<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut task = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut task) {
+            return out;
+        }
+    }
 }
