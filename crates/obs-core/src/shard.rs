@@ -2,9 +2,8 @@
 //!
 //! Every worker thread of a server updates the same series (a hot route's histogram and request
 //! counter, the in-flight gauge). With one set of counters, each update waits for the cache line
-//! to come from the core that wrote it last: two threads updating one series at once measured
-//! 64 to 104 ns an update, against 6.5 to 14.5 ns with each thread on a series of its own (`cargo
-//! bench -p obs-core --bench core -- contention`). So a series keeps one shard per CPU (at most [`MAX_SHARDS`]), each on
+//! to come from the core that wrote it last, several times slower than an update of a series no
+//! other thread touches (measured in `docs/performance-notes.md`). So a series keeps one shard per CPU (at most [`MAX_SHARDS`]), each on
 //! cache lines of its own; a thread always updates the same shard, and a scrape adds them up.
 //!
 //! The price is memory: a counter or gauge series takes 128 bytes per shard (2 KiB at 16 CPUs),

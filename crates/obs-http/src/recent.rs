@@ -1,8 +1,8 @@
 //! [`Recent`]: the attribute strings a thread saw last, shared instead of copied.
 //!
 //! A sampled span keeps its attribute strings until the export thread drops them, so each copy is
-//! allocated on the request's thread and freed on another: malloc's per-thread cache never gets
-//! the block back, and every such allocation takes malloc's slow path. Values like the `Host`
+//! allocated on the request's thread and freed on another, which costs more than a free on the
+//! same thread (see `docs/performance-notes.md`). Values like the `Host`
 //! header or a client's `User-Agent` repeat from request to request; a thread keeps the last few
 //! as `Arc<str>`, and a repeat costs a reference count instead of an allocation. A cache can
 //! also keep what was derived from a value (a `Host` split into host and port).

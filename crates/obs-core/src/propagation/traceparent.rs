@@ -153,8 +153,7 @@ fn hex_u64(s: &[u8]) -> Option<u64> {
 }
 
 /// Eight lowercase hex digits as a `u32`, all in one 64-bit word (SWAR): range checks on every
-/// byte at once, then the nibbles folded together. About a third of the instructions of a digit
-/// table.
+/// byte at once, then the nibbles folded together.
 fn hex8(digits: [u8; 8]) -> Option<u32> {
     const H: u64 = 0x8080_8080_8080_8080;
     const L: u64 = 0x0101_0101_0101_0101;

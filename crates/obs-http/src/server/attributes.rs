@@ -171,11 +171,8 @@ pub(crate) fn request<B>(req: &Request<B>, config: &Config, read: Read<'_>) -> V
         Some(found) => (found.host, found.user_agent),
         None => (headers.get(header::HOST), headers.get(header::USER_AGENT)),
     };
-    // The span keeps this `Vec`: room for the attributes the response adds too. At most 17
-    // (952 bytes). The export thread frees it, so malloc serves it from its bins, never from this
-    // thread's cache; a block of 1 KiB or more takes the large-bin path, which merges the freed
-    // small blocks first (at 18, 1008 bytes, a sampled request's count varied by up to 1,000
-    // instructions from run to run, with the export thread's timing).
+    // The span keeps this `Vec`: room for the attributes the response adds too, at most 17. Keep
+    // its size under 1 KiB (why: docs/performance-notes.md).
     let mut attrs = Vec::with_capacity(17);
     // A static label: no allocation unless the method is non-standard.
     let label = super::handles::method_label(req.method());

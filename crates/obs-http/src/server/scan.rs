@@ -2,7 +2,7 @@
 //! the headers a span and the size metric read (`host`, `user-agent`, `content-length`).
 //!
 //! Looking up `x-request-id`, `x-correlation-id`, `traceparent`, `tracestate`, `baggage` and the
-//! others one by one hashes each name (about 85 instructions each) and probes the map; a request carries a
+//! others one by one hashes each name and probes the map; a request carries a
 //! handful of headers, and comparing their names once is cheaper. A request with many headers
 //! is looked up as before.
 
