@@ -1,7 +1,10 @@
 //! obs-core quickstart: logs with trace ids, spans exported over OTLP, metrics rendered.
 //!
 //! With no `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans go to an in-process OTLP receiver (obs-testkit's)
-//! and the example prints the trace it received; with one set, they go to your collector.
+//! and the example prints the trace it received, each span with its duration; with one set, they
+//! go to your collector. Then it prints the metrics as `/metrics` would serve them (only the
+//! demo's and obs's series, without the `# HELP`/`# TYPE` lines; it says how many it left out),
+//! and what to try next.
 //!
 //! ```text
 //! cargo run -p obs-examples --bin quickstart
@@ -90,35 +93,73 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     guard.force_flush()?;
     if let Some(receiver) = &embedded {
-        let spans = receiver.wait_for(Duration::from_secs(5), |s| s.len() >= 4);
-        println!("\n== trace received by the in-process OTLP receiver ==");
-        print_tree(&spans, "", 0);
-    }
-    println!("\n== /metrics ==");
-    for line in guard.prometheus().render().lines() {
-        if !line.starts_with("# ") && (line.starts_with("demo_") || line.starts_with("obs_")) {
-            println!("{line}");
+        let mut spans = receiver.wait_for(Duration::from_secs(5), |s| s.len() >= 4);
+        spans.sort_by_key(|s| s.start_time_unix_nano);
+        if let Some(root) = spans.iter().find(|s| s.parent_span_id.is_empty()) {
+            println!(
+                "\n== trace {} of service {}, as the in-process OTLP receiver got it ==",
+                root.trace_id, root.service_name
+            );
         }
+        let width = name_width(&spans, "", 0);
+        print_tree(&spans, "", 0, width);
     }
+    print_metrics(&guard.prometheus().render());
+    println!(
+        "\n== next ==\n\
+         - A whole HTTP service (request spans, /metrics, health checks, graceful shutdown):\n  \
+         cargo run -p obs-examples --bin service\n  \
+         then request a route and GET /metrics on the address it logs at start.\n\
+         - These spans in your own collector (Jaeger, Tempo, an OpenTelemetry Collector):\n  \
+         OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317 cargo run -p obs-examples --bin quickstart"
+    );
     guard.shutdown()?;
     Ok(())
 }
 
-fn print_tree(spans: &[ReceivedSpan], parent: &str, depth: usize) {
+/// Prints the demo's and obs's series from the Prometheus text, and says what it left out.
+fn print_metrics(text: &str) {
+    let comments = text.lines().filter(|l| l.starts_with('#')).count();
+    let (shown, others): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .partition(|l| l.starts_with("demo_") || l.starts_with("obs_"));
+    let mut left_out = format!("{comments} `# HELP`/`# TYPE` lines");
+    if !others.is_empty() {
+        left_out += &format!(" and {} lines of other series", others.len());
+    }
+    println!(
+        "\n== /metrics: the text an obs-http admin router serves there; demo_* and obs_* series \
+         only, {left_out} left out =="
+    );
+    for line in shown {
+        println!("{line}");
+    }
+}
+
+/// The widest indented span name, so the durations line up.
+fn name_width(spans: &[ReceivedSpan], parent: &str, depth: usize) -> usize {
+    spans
+        .iter()
+        .filter(|s| s.parent_span_id == parent)
+        .map(|s| (depth * 2 + s.name.len()).max(name_width(spans, &s.span_id, depth + 1)))
+        .max()
+        .unwrap_or(0)
+}
+
+/// Prints the spans under `parent` in start order, each with its duration.
+fn print_tree(spans: &[ReceivedSpan], parent: &str, depth: usize, width: usize) {
     for span in spans.iter().filter(|s| s.parent_span_id == parent) {
         let error = span
             .attr("error.type")
             .map(|e| format!(" error.type={e}"))
             .unwrap_or_default();
+        let name = format!("{:indent$}{}", "", span.name, indent = depth * 2);
         println!(
-            "{:indent$}{} [service={} trace={} span={}]{error}",
-            "",
-            span.name,
-            span.service_name,
-            span.trace_id,
+            "{name:width$} {:>8.2} ms  span={}{error}",
+            span.duration().as_secs_f64() * 1_000.0,
             span.span_id,
-            indent = depth * 2
         );
-        print_tree(spans, &span.span_id, depth + 1);
+        print_tree(spans, &span.span_id, depth + 1, width);
     }
 }

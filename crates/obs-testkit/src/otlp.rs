@@ -37,6 +37,10 @@ pub struct ReceivedSpan {
     pub attributes: Vec<(String, String)>,
     /// The names of the span's events.
     pub events: Vec<String>,
+    /// When the span started, in nanoseconds since the Unix epoch.
+    pub start_time_unix_nano: u64,
+    /// When the span ended, in nanoseconds since the Unix epoch.
+    pub end_time_unix_nano: u64,
     /// The resource's `service.name`.
     pub service_name: String,
     /// Every resource attribute.
@@ -50,6 +54,14 @@ impl ReceivedSpan {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// How long the span lasted (zero if its end precedes its start).
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(
+            self.end_time_unix_nano
+                .saturating_sub(self.start_time_unix_nano),
+        )
     }
 }
 
@@ -219,6 +231,8 @@ impl OtlpReceiver {
                             status_code: span.status.as_ref().map_or(0, |s| s.code),
                             attributes: span.attributes.iter().map(attribute).collect(),
                             events: span.events.iter().map(|e| e.name.clone()).collect(),
+                            start_time_unix_nano: span.start_time_unix_nano,
+                            end_time_unix_nano: span.end_time_unix_nano,
                             service_name: service_name.clone(),
                             resource: resource.clone(),
                         });
