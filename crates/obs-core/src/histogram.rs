@@ -1,8 +1,8 @@
 //! Catalog histograms: fixed buckets counted in place.
 //!
 //! The Prometheus exporter keeps every recorded sample (value and timestamp) in a buffer until the
-//! next scrape or upkeep folds it into buckets: work per sample to record and again to fold, and
-//! memory that grows with the request rate between two drains. A catalog
+//! next scrape or upkeep folds it into buckets: about 160 instructions per sample to record and 60
+//! more to fold, and memory that grows with the request rate between two drains. A catalog
 //! histogram knows its buckets up front, so obs counts each sample into its bucket at once: a
 //! binary search over the bounds and two atomic additions, nothing buffered.
 //!

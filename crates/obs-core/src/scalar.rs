@@ -2,8 +2,10 @@
 //!
 //! The Prometheus exporter keeps one atomic value per series, plus a generation counter it bumps
 //! on every update. A series every worker thread updates (a hot route's request counter, the
-//! in-flight gauge) then costs a cache-line transfer per update (measured in
-//! `docs/performance-notes.md`). obs keeps the catalog's counters and gauges itself, one shard per CPU
+//! in-flight gauge) then costs a cache-line transfer per update: two threads on one series
+//! measured 64 ns an increment and 84 ns an in-flight increment and decrement, against 6.5 ns an
+//! increment with each thread on its own series and 10.6 ns an increment and decrement on one
+//! thread. obs keeps the catalog's counters and gauges itself, one shard per CPU
 //! ([`crate::shard`]), and renders them with the exporter's text.
 
 use std::collections::{BTreeMap, HashMap};

@@ -8,7 +8,7 @@ use opentelemetry_sdk::trace::{SdkTracer, Span};
 
 mod start;
 
-pub(crate) use start::{ObsIdGenerator, set_sampler, start_span_linked};
+pub(crate) use start::{ObsIdGenerator, set_sampler};
 pub use start::{Started, start_span};
 
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();

@@ -59,7 +59,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use opentelemetry::trace::{Link, SpanContext, SpanKind};
+use opentelemetry::trace::{Link, SpanContext, SpanKind, TraceContextExt as _};
 use opentelemetry::{Context, Key, KeyValue, Value};
 
 use crate::catalog;
@@ -304,9 +304,20 @@ where
     let parent = Context::current();
     let attributes = op.attributes;
     // An unsampled operation's span is not built (its attributes are dropped unused).
-    let cx =
-        crate::trace::start_span_linked(&parent, op.name.clone(), op.kind, || attributes, op.links)
-            .map_or(parent, |started| started.cx);
+    let cx = match crate::trace::start_span(&parent, op.name.clone(), op.kind, || attributes) {
+        Some(started) => {
+            // Links are added once the span exists: obs's sampler decides on the parent alone,
+            // so it need not see them, and an unsampled span never takes them.
+            if started.recording {
+                let span = started.cx.span();
+                for link in op.links {
+                    span.add_link(link.span_context, link.attributes);
+                }
+            }
+            started.cx
+        }
+        None => parent,
+    };
     Instrumented::new(
         future,
         future::State {

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::sync::OnceLock;
 
 use opentelemetry::trace::{
-    Link, SpanContext, SpanKind, TraceContextExt as _, TraceFlags, TraceId, Tracer as _,
+    SpanContext, SpanKind, TraceContextExt as _, TraceFlags, TraceId, Tracer as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample};
@@ -76,17 +76,6 @@ pub fn start_span(
     kind: SpanKind,
     attributes: impl FnOnce() -> Vec<KeyValue>,
 ) -> Option<Started> {
-    start_span_linked(parent, name, kind, attributes, Vec::new())
-}
-
-/// [`start_span`] with `links` to other spans, which the sampler sees too.
-pub(crate) fn start_span_linked(
-    parent: &Context,
-    name: impl Into<Cow<'static, str>>,
-    kind: SpanKind,
-    attributes: impl FnOnce() -> Vec<KeyValue>,
-    links: Vec<Link>,
-) -> Option<Started> {
     let tracer = super::tracer()?;
     let name = name.into();
     // A suppressed context, or no sampler of ours: the SDK decides everything itself.
@@ -101,7 +90,7 @@ pub(crate) fn start_span_linked(
             } else {
                 RandomIdGenerator::default().new_trace_id()
             };
-            let result = sampler.should_sample(Some(parent), trace_id, &name, &kind, &[], &links);
+            let result = sampler.should_sample(Some(parent), trace_id, &name, &kind, &[], &[]);
             (trace_id, result)
         });
     let decided = match decided {
@@ -121,13 +110,10 @@ pub(crate) fn start_span_linked(
         }
         decided => decided.map(|(trace_id, _)| trace_id),
     };
-    let mut builder = tracer
+    let builder = tracer
         .span_builder(name)
         .with_kind(kind)
         .with_attributes(attributes());
-    if !links.is_empty() {
-        builder = builder.with_links(links);
-    }
     let span = with_pending_trace_id(decided, || builder.start_with_context(tracer, parent));
     let recording = opentelemetry::trace::Span::is_recording(&span);
     Some(Started {
