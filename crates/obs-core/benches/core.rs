@@ -31,6 +31,7 @@ use http::{HeaderMap, HeaderValue};
 use obs_core::catalog::MetricDef;
 use obs_core::metrics::{CounterVec, GaugeVec, HistogramVec};
 use obs_core::propagation::{HeaderInjector, W3CPropagator};
+use obs_core::sampler::SamplingOverride;
 use obs_core::{Operation, instrument};
 use opentelemetry::Context;
 use opentelemetry::propagation::TextMapPropagator as _;
@@ -227,7 +228,7 @@ fn operations(c: &mut Criterion) {
     });
     g.bench_function("instrumented_unsampled", |b| {
         b.to_async(&rt).iter(|| {
-            obs_core::sampler::SamplingOverride::ratio(0.0).scope(|| {
+            obs_core::__private::sampling_scope(SamplingOverride::ratio(0.0), || {
                 instrument(Operation::new("bench.op"), async {
                     Ok::<u32, std::io::Error>(1)
                 })
@@ -236,7 +237,7 @@ fn operations(c: &mut Criterion) {
     });
     g.bench_function("instrumented_sampled", |b| {
         b.to_async(&rt).iter(|| {
-            obs_core::sampler::SamplingOverride::ratio(1.0).scope(|| {
+            obs_core::__private::sampling_scope(SamplingOverride::ratio(1.0), || {
                 instrument(Operation::new("bench.op"), async {
                     Ok::<u32, std::io::Error>(1)
                 })

@@ -8,6 +8,13 @@
 //! - [`redact`]: what may leave the process; [`instrument`]: timed operations;
 //! - [`health`]: readiness checks ([`health::ReadinessCheck`]) for `/readyz`.
 //!
+//! Two names sit next to names of the crates obs builds on, on purpose: [`obs_core::metrics`](metrics)
+//! holds obs's metric families, which record through the [`metrics`](::metrics) crate's facade
+//! (write `::metrics` for the crate inside a module that imports ours); and [`instrument`] is a
+//! function that times an [`Operation`], while `tracing::Instrument` is the extension trait that
+//! attaches a `tracing` span to a future (import it as `tracing::Instrument as _`, as the
+//! examples do, and both read unambiguously).
+//!
 //! ```no_run
 //! use obs_core::{instrument, ObsConfig, Operation};
 //!
@@ -49,3 +56,32 @@ pub use op::{
     ErrorType, Instrumented, OpOutcome, Operation, Outcome, TimedOut, instrument, instrument_with,
 };
 pub use recorder::MetricsHandle;
+
+/// Not public API: what obs's own crates (obs-http) need from obs-core's internals, kept here so
+/// they stay out of the documented API. No stability promise; do not use it.
+#[doc(hidden)]
+pub mod __private {
+    use opentelemetry::Context;
+
+    pub use crate::trace::start::{Started, start_span};
+
+    /// Runs `start` (which opens spans) with `ratio` in force on this thread, without touching any
+    /// `Context`: the cheapest way for a layer to sample one span it opens itself.
+    pub fn sampling_scope<T>(
+        ratio: crate::sampler::SamplingOverride,
+        start: impl FnOnce() -> T,
+    ) -> T {
+        ratio.scope(start)
+    }
+
+    /// The caller's context from one `traceparent` value's bytes alone; see
+    /// `W3CPropagator::extract_traceparent`.
+    pub fn extract_traceparent(cx: &Context, traceparent: Option<&[u8]>) -> Context {
+        crate::propagation::W3CPropagator::new().extract_traceparent(cx, traceparent)
+    }
+
+    /// 128 bits as 32 lowercase hex characters, without going through `fmt`.
+    pub fn hex_u128(n: u128) -> [u8; 32] {
+        crate::propagation::traceparent::hex_u128(n)
+    }
+}

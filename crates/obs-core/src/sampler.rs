@@ -41,14 +41,8 @@ impl SamplingOverride {
 
     /// Runs `start` (which opens spans) with this override in force on the current thread, without
     /// touching any `Context`: the cheapest way for a layer to sample one span it opens itself.
-    ///
-    /// ```
-    /// use obs_core::sampler::SamplingOverride;
-    ///
-    /// let value = SamplingOverride::ratio(0.5).scope(|| 42);
-    /// assert_eq!(value, 42);
-    /// ```
-    pub fn scope<T>(self, start: impl FnOnce() -> T) -> T {
+    /// Reached from obs-http through `obs_core::__private::sampling_scope`.
+    pub(crate) fn scope<T>(self, start: impl FnOnce() -> T) -> T {
         struct Reset(Option<SamplingOverride>);
         impl Drop for Reset {
             fn drop(&mut self) {

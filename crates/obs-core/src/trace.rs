@@ -6,10 +6,10 @@ use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
-mod start;
+pub(crate) mod start;
 
+pub(crate) use start::start_span;
 pub(crate) use start::{ObsIdGenerator, set_sampler};
-pub use start::{Started, start_span};
 
 static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
@@ -29,19 +29,7 @@ pub fn tracer() -> Option<&'static SdkTracer> {
 /// children and log lines see the same ids and the same sampling decision, without the context
 /// boxing a no-op span behind a lock (an allocation, and a lock each time the span is asked
 /// anything). Ending it is a no-op either way.
-///
-/// ```
-/// use opentelemetry::Context;
-/// use opentelemetry::trace::{TraceContextExt, Tracer, TracerProvider};
-/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
-///
-/// let off = SdkTracerProvider::builder().with_sampler(Sampler::AlwaysOff).build();
-/// let cx = obs_core::trace::with_span(&Context::new(), off.tracer("doc").start("work"));
-/// let span = cx.span();
-/// assert!(span.span_context().is_valid() && !span.span_context().is_remote());
-/// assert!(!span.is_recording());
-/// ```
-pub fn with_span(parent: &Context, span: Span) -> Context {
+pub(crate) fn with_span(parent: &Context, span: Span) -> Context {
     if span.is_recording() {
         return parent.with_span(span);
     }
@@ -71,7 +59,8 @@ pub fn current_ids() -> Option<(TraceId, SpanId)> {
 }
 
 /// A correlation id carried in the OpenTelemetry context; log lines inside it carry
-/// `correlation_id`.
+/// `correlation_id`. obs-http's layer puts the same value in each request's extensions
+/// (`obs_http::CorrelationId` is this type).
 ///
 /// ```
 /// use obs_core::trace::CorrelationId;
@@ -80,7 +69,7 @@ pub fn current_ids() -> Option<(TraceId, SpanId)> {
 /// let _guard = cx.attach();
 /// assert_eq!(CorrelationId::current().unwrap().as_str(), "req-42");
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct CorrelationId(Repr);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,5 +118,62 @@ impl CorrelationId {
     /// The id of the current context, if any.
     pub fn current() -> Option<Self> {
         Context::map_current(|cx| cx.get::<Self>().cloned())
+    }
+}
+
+impl std::fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Ids are equal when their text is, however they were made.
+impl PartialEq for CorrelationId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for CorrelationId {}
+
+impl std::hash::Hash for CorrelationId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl std::fmt::Debug for CorrelationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CorrelationId")
+            .field(&self.as_str())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+
+    use super::*;
+
+    #[test]
+    fn an_unsampled_span_is_kept_as_its_ids_alone() {
+        let off = SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOff)
+            .build();
+        let cx = with_span(&Context::new(), off.tracer("test").start("work"));
+        let span = cx.span();
+        assert!(span.span_context().is_valid() && !span.span_context().is_remote());
+        assert!(!span.is_recording());
+    }
+
+    #[test]
+    fn correlation_ids_print_as_their_text() {
+        let id = CorrelationId::new("req-42");
+        assert_eq!(id.to_string(), "req-42");
+        assert_eq!(format!("{id:?}"), r#"CorrelationId("req-42")"#);
+        let header = CorrelationId::from_header(&http::HeaderValue::from_static("req-42")).unwrap();
+        assert_eq!(header, id, "equal by their text");
     }
 }

@@ -65,8 +65,7 @@ fn request() -> Request<Body> {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     let mut traceparent = *b"00-00000000000000000000000000000000-00f067aa0ba902b7-01";
-    let trace_id =
-        obs_core::propagation::traceparent::hex_u128(u128::from(z) << 64 | u128::from(z | 1));
+    let trace_id = obs_core::__private::hex_u128(u128::from(z) << 64 | u128::from(z | 1));
     traceparent[3..35].copy_from_slice(&trace_id);
     Request::get("/users/42?page=2")
         .header("host", "api.example.com")

@@ -109,45 +109,15 @@ impl W3CPropagator {
     /// other `traceparent`, `tracestate` or `baggage`), read from its bytes: the parser checks
     /// every byte it reads, so no UTF-8 check comes first. A missing or invalid value leaves `cx`
     /// as it is; the result is otherwise a child of `cx` with the remote parent, as
-    /// [`Self::extract_values`] gives for the same single value.
-    ///
-    /// ```
-    /// use obs_core::propagation::W3CPropagator;
-    /// use opentelemetry::Context;
-    /// use opentelemetry::trace::TraceContextExt;
-    ///
-    /// let p = W3CPropagator::new();
-    /// let value = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    /// let cx = p.extract_traceparent(&Context::new(), Some(value));
-    /// assert_eq!(cx.span().span_context().trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
-    /// assert!(cx.span().span_context().is_remote());
-    /// assert!(!p.extract_traceparent(&Context::new(), Some(b"00-bad")).has_active_span());
-    /// ```
-    pub fn extract_traceparent(&self, cx: &Context, traceparent: Option<&[u8]>) -> Context {
+    /// [`TextMapPropagator::extract_with_context`] gives for the same single value. For
+    /// obs-http's header scan (through `obs_core::__private`).
+    pub(crate) fn extract_traceparent(&self, cx: &Context, traceparent: Option<&[u8]>) -> Context {
         match traceparent.and_then(traceparent::parse_bytes) {
             Some(parsed) => {
                 cx.with_remote_span_context(traceparent::remote_context(parsed, TraceState::NONE))
             }
             None => cx.clone(),
         }
-    }
-
-    /// Extracts from header values the caller already found: every `traceparent`, `tracestate`
-    /// and `baggage` value in order (for a layer that reads the headers in one pass). Same rules
-    /// as [`TextMapPropagator::extract_with_context`]; the result is a child of `cx`.
-    pub fn extract_values<'a>(
-        &self,
-        cx: &Context,
-        traceparents: impl IntoIterator<Item = &'a str>,
-        tracestates: impl IntoIterator<Item = &'a str>,
-        baggages: impl IntoIterator<Item = &'a str>,
-    ) -> Context {
-        extract_values(
-            cx,
-            traceparents.into_iter(),
-            tracestates.into_iter(),
-            baggages.into_iter(),
-        )
     }
 
     /// Injects into an [`http::HeaderMap`] without the `Injector` indirection: constant header

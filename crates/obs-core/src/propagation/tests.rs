@@ -84,6 +84,35 @@ fn invalid_context_injects_nothing() {
     assert!(out.is_empty());
 }
 
+/// The one-value paths obs-http's header scan takes: bytes parsed as they are, no UTF-8 check.
+#[test]
+fn lone_traceparent_from_bytes() {
+    let value = PARENT.as_bytes();
+    let (trace, span, flags) = traceparent::parse_bytes(value).unwrap();
+    assert_eq!(trace.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(span.to_string(), "00f067aa0ba902b7");
+    assert!(flags.is_sampled());
+    let bad = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0\xff";
+    assert!(traceparent::parse_bytes(bad).is_none());
+
+    let p = W3CPropagator::new();
+    let cx = p.extract_traceparent(&Context::new(), Some(value));
+    let sc = cx.span().span_context().clone();
+    assert_eq!(sc.trace_id(), trace);
+    assert!(sc.is_remote());
+    let slow = p.extract(&HeaderExtractor(&headers(&[(TRACEPARENT, PARENT)])));
+    assert_eq!(slow.span().span_context(), &sc);
+    assert!(
+        !p.extract_traceparent(&Context::new(), Some(b"00-bad"))
+            .has_active_span()
+    );
+    assert_eq!(
+        &traceparent::encode(&sc)[..],
+        PARENT.as_bytes(),
+        "encode writes what parse read"
+    );
+}
+
 fn hex(n: usize) -> impl Strategy<Value = String> {
     proptest::collection::vec(proptest::sample::select(b"0123456789abcdef".to_vec()), n)
         .prop_map(|v| String::from_utf8(v).unwrap())

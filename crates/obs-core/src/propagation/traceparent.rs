@@ -21,18 +21,7 @@ pub fn parse(value: &str) -> Option<(TraceId, SpanId, TraceFlags)> {
 /// [`parse`] on the raw bytes of a header value, with no UTF-8 check first: the version-00 part
 /// is checked byte by byte (hex digits and dashes), and a future version's extra data is ignored
 /// after its leading `-`, as the spec says, whatever it holds.
-///
-/// ```
-/// use obs_core::propagation::traceparent;
-///
-/// let v = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-/// let (trace, span, flags) = traceparent::parse_bytes(v).unwrap();
-/// assert_eq!(trace.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
-/// assert_eq!(span.to_string(), "00f067aa0ba902b7");
-/// assert!(flags.is_sampled());
-/// assert!(traceparent::parse_bytes(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0\xff").is_none());
-/// ```
-pub fn parse_bytes(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
+pub(crate) fn parse_bytes(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = value.iter().position(|b| !blank(b)).unwrap_or(value.len());
     let end = value
@@ -78,6 +67,9 @@ pub fn format(cx: &SpanContext) -> String {
 
 /// Encodes a span context as a version-00 `traceparent` value into a fixed buffer, without
 /// allocating (for hot paths that build a header value from it).
+///
+/// Public as the allocation-free form of [`format()`]: a header value can own the buffer, e.g.
+/// `HeaderValue::from_maybe_shared(Bytes::from_owner(encode(cx)))`, with no `String` between.
 pub fn encode(cx: &SpanContext) -> [u8; LEN_V00] {
     let mut out = [b'-'; LEN_V00];
     out[0] = b'0';
@@ -108,7 +100,7 @@ pub(crate) fn write_hex(out: &mut [u8], bytes: &[u8]) {
 }
 
 /// 128 bits as 32 lowercase hex characters, without going through `fmt`.
-pub fn hex_u128(n: u128) -> [u8; 32] {
+pub(crate) fn hex_u128(n: u128) -> [u8; 32] {
     let mut out = [0u8; 32];
     write_hex(&mut out, &n.to_be_bytes());
     out

@@ -54,7 +54,7 @@ pub struct Started {
 /// Starts a span of obs's tracer under `parent`, asking the configured sampler first.
 ///
 /// A span that is not sampled is never built: the context gets its ids alone, as
-/// [`super::with_span`] keeps an unsampled span, and `attributes` is not called. A sampled span
+/// `trace::with_span` keeps an unsampled span, and `attributes` is not called. A sampled span
 /// is built by the SDK with `attributes` as its first attributes, in the `Vec` they come in (size
 /// it for the attributes set later too, and it never grows). The SDK asks the same sampler
 /// again, with the same trace id, so it decides alike. A [`crate::sampler::SamplingOverride`]
@@ -65,7 +65,7 @@ pub struct Started {
 /// use opentelemetry::{Context, KeyValue};
 ///
 /// // Before `init` there is no tracer: nothing starts and the attributes are not built.
-/// let started = obs_core::trace::start_span(&Context::new(), "work", SpanKind::Internal, || {
+/// let started = obs_core::__private::start_span(&Context::new(), "work", SpanKind::Internal, || {
 ///     vec![KeyValue::new("k", "v")]
 /// });
 /// assert!(started.is_none());

@@ -1,8 +1,8 @@
 //! `trace::start_span`: sampling decided once, before the span is built, as the SDK decides it.
 
+use obs_core::__private::{sampling_scope, start_span};
 use obs_core::config::SamplerConfig;
 use obs_core::sampler::SamplingOverride;
-use obs_core::trace::start_span;
 use obs_testkit::{OtlpReceiver, isolated};
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
@@ -44,14 +44,13 @@ fn sampling_is_decided_once_on_the_trace_id_the_span_gets() {
             let mut sampled = 0;
             let mut built = 0;
             for _ in 0..400 {
-                let started = SamplingOverride::ratio(0.5)
-                    .scope(|| {
-                        start_span(&Context::new(), "root", SpanKind::Server, || {
-                            built += 1;
-                            vec![KeyValue::new("attr", "set")]
-                        })
+                let started = sampling_scope(SamplingOverride::ratio(0.5), || {
+                    start_span(&Context::new(), "root", SpanKind::Server, || {
+                        built += 1;
+                        vec![KeyValue::new("attr", "set")]
                     })
-                    .unwrap();
+                })
+                .unwrap();
                 let span = started.cx.span();
                 let sc = span.span_context();
                 assert!(sc.is_valid());

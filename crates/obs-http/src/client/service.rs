@@ -79,7 +79,7 @@ where
         };
         // Attributes are built only for a sampled span, in the `Vec` the span keeps.
         let attributes = || request_attributes(&req, method_name, host.map(|_| &server), port);
-        let cx = obs_core::trace::start_span(&parent, name, SpanKind::Client, attributes)
+        let cx = obs_core::__private::start_span(&parent, name, SpanKind::Client, attributes)
             .map_or(parent, |started| started.cx);
         if self.propagate {
             W3CPropagator::new().inject_headers(&cx, req.headers_mut());

@@ -31,9 +31,8 @@ pub const MAX_ID_LEN: usize = 128;
 pub struct RequestId(HeaderValue);
 
 /// The correlation id of a request (the caller's `X-Correlation-ID`, or the request id), in the
-/// request's extensions for handlers.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct CorrelationId(HeaderValue);
+/// request's extensions for handlers: obs-core's, the one log lines and the client layer read.
+pub use obs_core::trace::CorrelationId;
 
 macro_rules! id_impls {
     ($t:ident) => {
@@ -83,7 +82,6 @@ impl RequestId {
         Self(generate())
     }
 }
-id_impls!(CorrelationId);
 
 /// Whether a caller-supplied id may be reused: 1 to 128 characters of `A-Z a-z 0-9 - _ . : /`.
 pub(crate) fn valid(value: &HeaderValue) -> Option<&HeaderValue> {
@@ -98,7 +96,7 @@ pub(crate) fn valid(value: &HeaderValue) -> Option<&HeaderValue> {
 
 /// A new id: 128 random bits as 32 lowercase hex characters.
 pub(crate) fn generate() -> HeaderValue {
-    let hex = obs_core::propagation::traceparent::hex_u128(rand::random());
+    let hex = obs_core::__private::hex_u128(rand::random());
     // One allocation that every clone (extensions, response headers, span) shares; a copied
     // slice would allocate again on its first clone.
     HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(hex))
@@ -141,5 +139,16 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 32);
         assert!(a.as_bytes().iter().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    /// One correlation id type: the handler's extension is the value log lines and the client
+    /// layer read from the context.
+    #[test]
+    fn the_correlation_id_is_obs_cores() {
+        let header = HeaderValue::from_static("order-7");
+        let from_core: obs_core::trace::CorrelationId =
+            CorrelationId::from_header(&header).unwrap();
+        assert_eq!(from_core, CorrelationId::new("order-7"));
+        assert_eq!(from_core.to_string(), "order-7");
     }
 }

@@ -92,7 +92,7 @@ impl<'a> Found<'a> {
             .traceparent
             .filter(|_| self.traceparents == 1)
             .map(HeaderValue::as_bytes);
-        W3CPropagator::new().extract_traceparent(&Context::new(), lone)
+        obs_core::__private::extract_traceparent(&Context::new(), lone)
     }
 }
 

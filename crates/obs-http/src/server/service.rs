@@ -8,6 +8,7 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
+use obs_core::__private::sampling_scope;
 use obs_core::sampler::SamplingOverride;
 use opentelemetry::trace::SpanKind;
 use tower_service::Service;
@@ -16,7 +17,7 @@ use super::attributes;
 use super::future::{Ids, ResponseFuture};
 use super::handles::{RouteSlot, method_label};
 use super::layer::{Config, RequestHead};
-use super::request_id::{self, CorrelationId, RequestId};
+use super::request_id::{self, RequestId};
 use super::scan::Found;
 use super::state::RequestState;
 
@@ -135,11 +136,11 @@ where
             };
             let start_span = || {
                 let name = handles.map_or("HTTP", |h| h.span_name);
-                obs_core::trace::start_span(&base, name, SpanKind::Server, request_attributes)
+                obs_core::__private::start_span(&base, name, SpanKind::Server, request_attributes)
             };
             // The override is scoped to this thread while the span starts: no Context allocation.
             let started = match sampling_override(config, &req, user.as_ref()) {
-                Some(ratio) => SamplingOverride::ratio(ratio).scope(start_span),
+                Some(ratio) => sampling_scope(SamplingOverride::ratio(ratio), start_span),
                 None => start_span(),
             };
             parent = Some(match started {
@@ -160,14 +161,15 @@ where
             self.shared.clone(),
             request_size,
         );
+        if let Some(id) = correlation {
+            req.extensions_mut().insert(id);
+        }
         let ids = Ids {
             // Only a span of ours may be named on the response, never the caller's.
             traceparent: config.response_traceparent && tracer.is_some(),
             ids: ids.map(|(request, correlation)| {
                 req.extensions_mut()
                     .insert(RequestId::from_value(request.clone()));
-                req.extensions_mut()
-                    .insert(CorrelationId::from_value(correlation.clone()));
                 (request, correlation)
             }),
         };
