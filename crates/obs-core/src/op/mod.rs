@@ -33,7 +33,6 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use obs_core::op::SpanAttributes;
 //! use obs_core::{instrument, Operation};
 //! use opentelemetry::trace::SpanKind;
 //!
@@ -43,7 +42,7 @@
 //! let op = Operation::new("db.update")
 //!     .kind(SpanKind::Client)
 //!     .attribute(format!("db.{table}.shard"), 2)
-//!     .on_result(|r: &Result<u64, std::io::Error>, span: &mut SpanAttributes<'_>| {
+//!     .on_result(|r: &Result<u64, std::io::Error>, span| {
 //!         if let Ok(rows) = r {
 //!             span.set("db.rows_affected", *rows as i64);
 //!         }
@@ -241,7 +240,7 @@ impl<C, R, T> Operation<C, R, T> {
 
     /// Sets span attributes from the output once the future completed (rows affected, bytes
     /// read); see [`OnResult`] for when it runs. Annotate the closure's first argument, as the
-    /// output type is not known yet.
+    /// output type is not known yet; the second is a [`SpanAttributes`].
     pub fn on_result<O, F>(self, on_result: F) -> Operation<C, F, T>
     where
         F: FnOnce(&O, &mut SpanAttributes<'_>),

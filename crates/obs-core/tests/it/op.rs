@@ -287,14 +287,13 @@ fn kind_links_result_attributes_timeout_and_foreign_errors() {
                         .attribute(format!("db.collection.{table}"), true)
                         .link(producer.clone())
                         .link(SpanContext::empty_context())
-                        .on_result(
-                            |r: &Result<u64, std::io::Error>, span: &mut SpanAttributes<'_>| {
-                                if let Ok(n) = r {
-                                    span.set("db.rows_affected", *n as i64)
-                                        .set(String::from("db.owned_key"), "yes");
-                                }
-                            },
-                        ),
+                        // The second argument's type is inferred.
+                        .on_result(|r: &Result<u64, std::io::Error>, span| {
+                            if let Ok(n) = r {
+                                span.set("db.rows_affected", *n as i64)
+                                    .set(String::from("db.owned_key"), "yes");
+                            }
+                        }),
                     async { Ok(3) },
                 )
                 .await;
