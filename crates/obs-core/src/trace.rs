@@ -6,6 +6,7 @@ use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
+mod random;
 mod start;
 
 pub(crate) use start::{ObsIdGenerator, set_sampler};
