@@ -7,6 +7,11 @@
 //! span takes its flags from its parent's context in the SDK, so the bit reaches the whole
 //! trace and every `traceparent` injected from it. (The exported root span itself keeps the
 //! SDK's flags.)
+//!
+//! What this does not reach: a span the SDK itself drops (a `tracing` span of the application,
+//! through tracing-opentelemetry, in a trace that is not sampled) gets all-zero flags from the
+//! SDK, so a call made inside such a span sends `00` rather than `02`. The `random` flag is a
+//! hint, and losing it is what a Level 1 participant does.
 
 use std::borrow::Cow;
 use std::time::SystemTime;
