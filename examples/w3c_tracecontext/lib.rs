@@ -53,7 +53,9 @@ async fn run_actions(
     Json(())
 }
 
-/// Posts the action's arguments to its URL and reads the whole answer.
+/// Posts the action's arguments to its URL and reads the whole answer, in a `tracing` span of
+/// its own: the client span is its child, as in an application that instruments its functions.
+#[tracing::instrument(skip_all)]
 async fn call(client: TracedClient, action: Action) -> Result<(), Box<dyn std::error::Error>> {
     let arguments = match action.arguments {
         serde_json::Value::Null => serde_json::Value::Array(Vec::new()),

@@ -9,6 +9,7 @@ use opentelemetry_sdk::trace::{SdkTracer, Span};
 mod random;
 mod start;
 
+pub(crate) use random::FlaggingTracer;
 pub(crate) use start::{ObsIdGenerator, set_sampler};
 pub use start::{Started, start_span};
 

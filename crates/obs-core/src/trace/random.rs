@@ -1,24 +1,21 @@
-//! The `random` trace flag (W3C Trace Context Level 2) on the traces obs starts.
+//! The `random` trace flag (W3C Trace Context Level 2) on the traces obs starts and continues.
 //!
-//! obs's trace ids come from a random generator, so a trace obs starts gets the `random` flag.
-//! OpenTelemetry 0.33's SDK builds a root span's flags from `sampled` alone, and a dropped span's
-//! as all zero, so obs adds the bit itself: a dropped span's context is built by obs, and a
-//! recording root span is wrapped in [`RandomRoot`], whose context carries the flag. A child
-//! span takes its flags from its parent's context in the SDK, so the bit reaches the whole
-//! trace and every `traceparent` injected from it. (The exported root span itself keeps the
-//! SDK's flags.)
-//!
-//! What this does not reach: a span the SDK itself drops (a `tracing` span of the application,
-//! through tracing-opentelemetry, in a trace that is not sampled) gets all-zero flags from the
-//! SDK, so a call made inside such a span sends `00` rather than `02`. The `random` flag is a
-//! hint, and losing it is what a Level 1 participant does.
+//! obs's trace ids come from a random generator, so a trace obs starts gets the `random` flag,
+//! and a trace continued from a caller keeps the caller's. OpenTelemetry 0.33's SDK builds a root
+//! span's flags from `sampled` alone and a dropped span's as all zero, so obs adds the bit
+//! itself: [`start_span`](super::start_span) builds a dropped span's context with it and wraps a
+//! recording root in a [`FlaggedSpan`], and the tracer given to tracing-opentelemetry
+//! ([`FlaggingTracer`]) does the same for the application's `tracing` spans. A sampled child
+//! takes its flags from its parent's context in the SDK, so the bit reaches the whole trace and
+//! every `traceparent` injected from it. (An exported span keeps the SDK's flags.)
 
 use std::borrow::Cow;
 use std::time::SystemTime;
 
+use opentelemetry::trace::SpanBuilder;
 use opentelemetry::trace::{Span as _, SpanContext, Status, TraceContextExt as _, TraceFlags};
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::Span;
+use opentelemetry_sdk::trace::{SdkTracer, Span};
 
 use crate::propagation::traceparent::FLAG_RANDOM;
 
@@ -30,33 +27,67 @@ pub(crate) fn random(flags: TraceFlags) -> TraceFlags {
 /// `parent` with `span`, a root span obs started, as its active span, its context flagged
 /// `random`. As [`super::with_span`] does, a span that does not record is kept as its context.
 pub(crate) fn with_root_span(parent: &Context, span: Span) -> Context {
-    let sc = span.span_context();
-    let flagged = SpanContext::new(
-        sc.trace_id(),
-        sc.span_id(),
-        random(sc.trace_flags()),
-        false,
-        sc.trace_state().clone(),
-    );
+    let span = FlaggedSpan::new(span, FLAG_RANDOM);
     if span.is_recording() {
-        parent.with_span(RandomRoot {
-            inner: span,
-            cx: flagged,
-        })
+        parent.with_span(span)
     } else {
-        parent.with_remote_span_context(flagged)
+        parent.with_remote_span_context(span.span_context().clone())
+    }
+}
+
+/// The `random` bit a span started under `parent_cx` inherits: its parent's, or set for a root
+/// (obs's trace ids are random).
+fn inherited(parent_cx: &Context) -> u8 {
+    let parent = parent_cx.span();
+    let psc = parent.span_context();
+    if psc.is_valid() {
+        psc.trace_flags().to_u8() & FLAG_RANDOM
+    } else {
+        FLAG_RANDOM
+    }
+}
+
+/// The tracer obs gives tracing-opentelemetry: the SDK's, with the `random` flag added where the
+/// SDK leaves it out (roots, dropped spans).
+#[derive(Clone, Debug)]
+pub(crate) struct FlaggingTracer(pub(crate) SdkTracer);
+
+impl opentelemetry::trace::Tracer for FlaggingTracer {
+    type Span = FlaggedSpan;
+
+    fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> FlaggedSpan {
+        let random = inherited(parent_cx);
+        FlaggedSpan::new(self.0.build_with_context(builder, parent_cx), random)
     }
 }
 
 /// An SDK span whose [`span_context`](opentelemetry::trace::Span::span_context) carries the
-/// `random` flag; everything else goes to the span itself.
+/// `random` flag when the SDK's does not; everything else goes to the span itself.
 #[derive(Debug)]
-struct RandomRoot {
+pub(crate) struct FlaggedSpan {
     inner: Span,
-    cx: SpanContext,
+    /// The context with the flag, when the SDK's lacks it.
+    flagged: Option<SpanContext>,
 }
 
-impl opentelemetry::trace::Span for RandomRoot {
+impl FlaggedSpan {
+    fn new(inner: Span, random: u8) -> Self {
+        let sc = inner.span_context();
+        let flags = sc.trace_flags().to_u8();
+        let flagged = (sc.is_valid() && random & !flags != 0).then(|| {
+            SpanContext::new(
+                sc.trace_id(),
+                sc.span_id(),
+                TraceFlags::new(flags | random),
+                false,
+                sc.trace_state().clone(),
+            )
+        });
+        Self { inner, flagged }
+    }
+}
+
+impl opentelemetry::trace::Span for FlaggedSpan {
     fn add_event_with_timestamp<T>(
         &mut self,
         name: T,
@@ -70,7 +101,9 @@ impl opentelemetry::trace::Span for RandomRoot {
     }
 
     fn span_context(&self) -> &SpanContext {
-        &self.cx
+        self.flagged
+            .as_ref()
+            .unwrap_or_else(|| self.inner.span_context())
     }
 
     fn is_recording(&self) -> bool {
@@ -138,6 +171,48 @@ mod tests {
         cx.span().set_attribute(KeyValue::new("k", "v"));
         cx.span().end();
         assert!(!cx.span().is_recording());
+    }
+
+    fn remote(flags: u8) -> Context {
+        let psc = SpanContext::new(
+            opentelemetry::trace::TraceId::from(7u128),
+            opentelemetry::trace::SpanId::from(9u64),
+            TraceFlags::new(flags),
+            true,
+            opentelemetry::trace::TraceState::NONE,
+        );
+        Context::new().with_remote_span_context(psc)
+    }
+
+    /// Level 2, "random-trace-id flag": the application's `tracing` spans (through
+    /// tracing-opentelemetry and the tracer obs gives it) keep the caller's flag, sampled or not,
+    /// and set it on a trace they start; the SDK alone clears it on a dropped span.
+    #[test]
+    fn the_tracing_bridge_keeps_the_flag() {
+        use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+            .build();
+        let sdk = provider.tracer("test");
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(FlaggingTracer(sdk.clone())));
+        tracing::subscriber::with_default(subscriber, || {
+            for (parent, expected) in [(0x00, "00"), (0x01, "01"), (0x02, "02"), (0x03, "03")] {
+                let span = tracing::info_span!("work");
+                let _ = span.set_parent(remote(parent));
+                let cx = span.context();
+                assert!(injected(&cx).ends_with(expected), "{parent:02x}");
+                // Without obs's tracer the SDK drops the flag of an unsampled child.
+                let bare = sdk.start_with_context("bare", &remote(parent));
+                let bare_flags = bare.span_context().trace_flags().to_u8();
+                let sdk_flags = if parent & 0x01 == 0 { 0 } else { parent };
+                assert_eq!(bare_flags, sdk_flags, "{parent:02x}");
+            }
+            let root = tracing::info_span!("root");
+            assert!(injected(&root.context()).ends_with("-03"));
+        });
     }
 
     #[test]
