@@ -5,7 +5,8 @@
 //! action, in order, the service posts `arguments` as JSON to `url` and waits for the answer; it
 //! answers the suite once every action is done. Nothing here touches a header: [`HttpLayer`]
 //! continues the caller's trace in the request's server span, and [`ClientLayer`] opens a client
-//! span per call and injects its `traceparent` and `tracestate`.
+//! span per call and injects its `traceparent` and `tracestate`. The service also answers with
+//! the Level 2 `traceresponse` header ([`HttpLayer::traceresponse`]), naming its server span.
 
 use axum::extract::State;
 use axum::routing::post;
@@ -36,7 +37,7 @@ pub fn app() -> Router {
     Router::new()
         .route("/test", post(run_actions))
         .with_state(ClientLayer::new().layer(hyper))
-        .layer(HttpLayer::new())
+        .layer(HttpLayer::new().traceresponse(true))
 }
 
 /// Makes the callbacks one after the other, inside the request's server span.
@@ -52,7 +53,9 @@ async fn run_actions(
     Json(())
 }
 
-/// Posts the action's arguments to its URL and reads the whole answer.
+/// Posts the action's arguments to its URL and reads the whole answer, in a `tracing` span of
+/// its own: the client span is its child, as in an application that instruments its functions.
+#[tracing::instrument(skip_all)]
 async fn call(client: TracedClient, action: Action) -> Result<(), Box<dyn std::error::Error>> {
     let arguments = match action.arguments {
         serde_json::Value::Null => serde_json::Value::Array(Vec::new()),

@@ -234,7 +234,7 @@ fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
         let tracer = p.tracer("obs");
         crate::trace::set_tracer(tracer.clone());
         tracing_opentelemetry::layer()
-            .with_tracer(tracer)
+            .with_tracer(crate::trace::FlaggingTracer(tracer))
             .with_filter(span_filter())
     });
     let subscriber = tracing_subscriber::registry()

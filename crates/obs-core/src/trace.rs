@@ -6,8 +6,10 @@ use opentelemetry::Context;
 use opentelemetry::trace::{Span as _, SpanContext, SpanId, TraceContextExt, TraceId};
 use opentelemetry_sdk::trace::{SdkTracer, Span};
 
+mod random;
 pub(crate) mod start;
 
+pub(crate) use random::FlaggingTracer;
 pub(crate) use start::start_span;
 pub(crate) use start::{ObsIdGenerator, set_sampler};
 

@@ -1,4 +1,5 @@
-//! W3C context propagation: `traceparent`, `tracestate` and `baggage`.
+//! W3C context propagation: `traceparent`, `tracestate` and `baggage`, and the Level 2
+//! `traceresponse` response header ([`traceresponse`]).
 //!
 //! [`W3CPropagator`] implements both W3C specifications with small exact parsers; `init` installs it as
 //! the global OpenTelemetry propagator. [`extract`] and [`inject`] use the global propagator with an
@@ -24,6 +25,7 @@ pub mod baggage;
 mod headers;
 mod task;
 pub mod traceparent;
+pub mod traceresponse;
 pub mod tracestate;
 
 use opentelemetry::Context;
@@ -64,7 +66,7 @@ impl TextMapPropagator for W3CPropagator {
         let span_cx = span.span_context();
         if span_cx.is_valid() {
             injector.set(TRACEPARENT, traceparent::format(span_cx));
-            let state = span_cx.trace_state().header();
+            let state = tracestate::header(span_cx.trace_state());
             if !state.is_empty() {
                 injector.set(TRACESTATE, state);
             }
@@ -133,7 +135,7 @@ impl W3CPropagator {
             if let Ok(value) = http::HeaderValue::from_bytes(&traceparent::encode(span_cx)) {
                 headers.insert(TP, value);
             }
-            let state = span_cx.trace_state().header();
+            let state = tracestate::header(span_cx.trace_state());
             if !state.is_empty()
                 && let Ok(value) = http::HeaderValue::from_str(&state)
             {

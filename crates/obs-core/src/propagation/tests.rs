@@ -212,3 +212,20 @@ fn header_map_fast_path_matches_the_extractor_path() {
         assert_eq!(slow.baggage().len(), fast.baggage().len(), "{case:?}");
     }
 }
+
+/// Level 2 keys and repeated keys reach the outgoing `tracestate` through both inject paths,
+/// and the `random` flag the caller sent stays on the outgoing `traceparent`.
+#[test]
+fn level_2_context_round_trips() {
+    let long = format!("t@{}", "v".repeat(40));
+    let state = format!("foo@=1,{long}=x,foo@=2,bar=2");
+    let random = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02";
+    let cx = extract(&[(TRACEPARENT, random), (TRACESTATE, &state)]);
+    let mut out = HeaderMap::new();
+    W3CPropagator::new().inject_context(&cx, &mut HeaderInjector(&mut out));
+    assert_eq!(out[TRACEPARENT], random);
+    assert_eq!(out[TRACESTATE], format!("foo@=1,{long}=x,bar=2").as_str());
+    let mut fast = HeaderMap::new();
+    W3CPropagator::new().inject_headers(&cx, &mut fast);
+    assert_eq!(fast, out);
+}

@@ -2,9 +2,15 @@
 
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
+/// The `sampled` trace flag: the caller may have recorded trace data.
+pub const FLAG_SAMPLED: u8 = 0x01;
+/// Level 2's `random-trace-id` trace flag: at least the right-most 7 bytes of the trace id are
+/// random. obs keeps it from the caller's `traceparent` and sets it on the traces it starts.
+pub const FLAG_RANDOM: u8 = 0x02;
+
 /// The flags obs keeps from an incoming header: `sampled` and Level 2's `random`. Other bits are
 /// unknown to version 00 and are not propagated.
-const KNOWN_FLAGS: u8 = 0b11;
+const KNOWN_FLAGS: u8 = FLAG_SAMPLED | FLAG_RANDOM;
 
 /// The length of a version-00 `traceparent`: `vv-<32 hex>-<16 hex>-ff`.
 const LEN_V00: usize = 55;
@@ -278,6 +284,19 @@ mod tests {
         assert_eq!(hex8(*b"00000000"), Some(0));
         assert_eq!(hex8(*b"0123abcd"), Some(0x0123_abcd));
         assert_eq!(hex_u64(b"0123456789abcdef"), Some(0x0123_4567_89ab_cdef));
+    }
+
+    /// Level 2, "random-trace-id flag": the second bit is kept from the caller and written out
+    /// again; "other flags" are unknown to version 00 and "MUST" be set to zero on output.
+    #[test]
+    fn random_flag_is_kept_and_unknown_flags_are_not() {
+        for (flags, kept) in [("02", 2), ("03", 3), ("06", 2), ("ff", 3), ("fc", 0)] {
+            let value = format!("00-{TRACE}-{SPAN}-{flags}");
+            let parsed = parse(&value).unwrap();
+            assert_eq!(parsed.2.to_u8(), kept, "{value}");
+            let out = format(&remote_context(parsed, TraceState::NONE));
+            assert_eq!(out, format!("00-{TRACE}-{SPAN}-{kept:02x}"));
+        }
     }
 
     #[test]

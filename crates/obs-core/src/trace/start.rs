@@ -10,6 +10,7 @@ use opentelemetry::trace::{
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SamplingDecision, ShouldSample};
 
+use crate::propagation::traceparent::FLAG_RANDOM;
 use crate::sampler::ObsSampler;
 
 static SAMPLER: OnceLock<ObsSampler> = OnceLock::new();
@@ -85,21 +86,23 @@ pub fn start_span(
         .map(|sampler| {
             let span = parent.span();
             let psc = span.span_context();
-            let trace_id = if psc.is_valid() {
-                psc.trace_id()
+            let (trace_id, flags) = if psc.is_valid() {
+                (psc.trace_id(), psc.trace_flags())
             } else {
-                RandomIdGenerator::default().new_trace_id()
+                let random = super::random::random(TraceFlags::default());
+                (RandomIdGenerator::default().new_trace_id(), random)
             };
             let result = sampler.should_sample(Some(parent), trace_id, &name, &kind, &[], &[]);
-            (trace_id, result)
+            (trace_id, flags, result)
         });
     let decided = match decided {
-        Some((trace_id, result)) if result.decision == SamplingDecision::Drop => {
-            // What the SDK builds for a dropped span, without building it.
+        Some((trace_id, flags, result)) if result.decision == SamplingDecision::Drop => {
+            // What the SDK builds for a dropped span, without building it, but with the
+            // `random` flag of the trace kept (the SDK clears every flag).
             let sc = SpanContext::new(
                 trace_id,
                 RandomIdGenerator::default().new_span_id(),
-                TraceFlags::default(),
+                TraceFlags::new(flags.to_u8() & FLAG_RANDOM),
                 false,
                 result.trace_state,
             );
@@ -108,18 +111,22 @@ pub fn start_span(
                 recording: false,
             });
         }
-        decided => decided.map(|(trace_id, _)| trace_id),
+        decided => decided.map(|(trace_id, _, _)| trace_id),
     };
+    // A trace obs starts has a random trace id (Level 2's `random` flag); see `random`.
+    let root = !parent.span().span_context().is_valid();
     let builder = tracer
         .span_builder(name)
         .with_kind(kind)
         .with_attributes(attributes());
     let span = with_pending_trace_id(decided, || builder.start_with_context(tracer, parent));
     let recording = opentelemetry::trace::Span::is_recording(&span);
-    Some(Started {
-        cx: super::with_span(parent, span),
-        recording,
-    })
+    let cx = if root {
+        super::random::with_root_span(parent, span)
+    } else {
+        super::with_span(parent, span)
+    };
+    Some(Started { cx, recording })
 }
 
 /// Runs `start` with `trace_id` pending for the SDK's next root span on this thread, and clears

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use http::Response;
-use opentelemetry::trace::{Status, TraceContextExt};
-use opentelemetry::{Context, KeyValue};
+use http::{HeaderName, Response};
+use obs_core::propagation::traceresponse::TraceResponse;
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt, TraceState};
+use opentelemetry::{Array, Context, KeyValue, StringValue, Value};
 use pin_project_lite::pin_project;
 
 use super::labels::{self, ServerHandles};
@@ -72,23 +73,58 @@ where
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let poll = match this.state.as_ref() {
+        let mut poll = match this.state.as_ref() {
             Some(state) => {
                 let _attached = state.cx.clone().attach();
                 this.inner.poll(task)
             }
             None => this.inner.poll(task),
         };
-        if let Poll::Ready(result) = &poll
+        if let Poll::Ready(result) = &mut poll
             && let Some(state) = this.state.take()
         {
             let end = match result {
-                Ok(response) => End::Status(response.status().as_u16()),
+                Ok(response) => {
+                    read_traceresponse(&state.cx, response);
+                    End::Status(response.status().as_u16())
+                }
                 Err(_) => End::Error(error_type::<E>()),
             };
             finish(state, end);
         }
         poll
+    }
+}
+
+/// Reads the callee's Level 2 `traceresponse`, if it sent a valid one: into the response's
+/// extensions as a [`TraceResponse`], and onto the recording client span as the
+/// `http.response.header.traceresponse` attribute, with a link to the callee's span when it
+/// recorded the request in another trace. An invalid value is ignored.
+fn read_traceresponse<B>(cx: &Context, response: &mut Response<B>) {
+    const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
+    let Some(value) = response.headers().get(TRACERESPONSE) else {
+        return;
+    };
+    let Some(tr) = TraceResponse::parse(value.as_bytes()) else {
+        return;
+    };
+    response.extensions_mut().insert(tr);
+    let span = cx.span();
+    if span.is_recording() {
+        span.set_attribute(KeyValue::new(
+            "http.response.header.traceresponse",
+            Value::Array(Array::String(vec![StringValue::from(tr.to_string())])),
+        ));
+        if tr.trace_id() != span.span_context().trace_id() {
+            let callee = SpanContext::new(
+                tr.trace_id(),
+                tr.child_id(),
+                tr.trace_flags(),
+                true,
+                TraceState::NONE,
+            );
+            span.add_link(callee, Vec::new());
+        }
     }
 }
 

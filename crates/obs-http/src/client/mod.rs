@@ -15,7 +15,14 @@
 //! - records `http_client_request_duration_ms{method,server,code_class}` until the response head
 //!   arrives; `code_class` is `2xx`..`5xx`, or `error` when the call failed or was cancelled.
 //!
-//! The response and the error pass through unchanged. Metric handles are cached per method, server
+//! - reads the callee's W3C Trace Context Level 2 `traceresponse` header, when it sent a valid
+//!   one (obs-http's server answers with it after [`HttpLayer::traceresponse`](crate::HttpLayer::traceresponse)):
+//!   the response gets a [`TraceResponse`] extension with the callee's trace id, span id (`child-id`)
+//!   and `sampled`/`random` flags, and a recording client span gets the
+//!   `http.response.header.traceresponse` attribute, plus a link to the callee's span when the
+//!   callee recorded the request in another trace. An invalid value is ignored.
+//!
+//! The response and the error pass through unchanged, but for that extension. Metric handles are cached per method, server
 //! and class, so the steady state builds no label strings.
 //!
 //! # With hyper-util
@@ -101,6 +108,7 @@ mod service;
 
 pub use future::ResponseFuture;
 pub use layer::ClientLayer;
+pub use obs_core::propagation::traceresponse::TraceResponse;
 pub use service::Client;
 
 #[cfg(test)]
@@ -143,6 +151,52 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.to_string(), "boom");
+    }
+
+    /// Level 2 "Trace Context HTTP Response Headers Format": a valid `traceresponse` reaches
+    /// the caller as a typed extension; "Vendors MUST ignore the `traceresponse` header when the
+    /// `child-id` is invalid", and any other invalid value is ignored the same way.
+    #[tokio::test]
+    async fn traceresponse_reaches_the_caller_and_invalid_ones_are_ignored() {
+        let valid = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
+        let cases = [
+            (valid, true),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                false,
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
+                false,
+            ),
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                false,
+            ),
+            ("garbage", false),
+            ("", false),
+        ];
+        for (value, valid) in cases {
+            let answer = service_fn(move |_: http::Request<()>| async move {
+                let mut response = http::Response::new(());
+                response
+                    .headers_mut()
+                    .insert("traceresponse", value.parse().unwrap());
+                Ok::<_, Infallible>(response)
+            });
+            let response = ClientLayer::new()
+                .layer(answer)
+                .oneshot(request())
+                .await
+                .unwrap();
+            let tr = response.extensions().get::<TraceResponse>();
+            assert_eq!(tr.is_some(), valid, "{value:?}");
+            if let Some(tr) = tr {
+                assert_eq!(tr.child_id().to_string(), "00f067aa0ba902b7");
+                assert!(tr.is_sampled() && tr.is_random());
+                assert_eq!(tr.to_string(), value);
+            }
+        }
     }
 
     #[test]

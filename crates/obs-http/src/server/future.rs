@@ -11,6 +11,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 use obs_core::propagation::traceparent;
+use obs_core::propagation::traceresponse::TraceResponse;
 use opentelemetry::trace::TraceContextExt as _;
 use pin_project_lite::pin_project;
 
@@ -20,10 +21,15 @@ use super::request_id::{TRACEPARENT, X_CORRELATION_ID, X_REQUEST_ID};
 use super::service::panic_response;
 use super::state::{End, RequestState};
 
+/// The Level 2 `traceresponse` header, as a name built once.
+const TRACERESPONSE: http::HeaderName = http::HeaderName::from_static("traceresponse");
+
 /// The ids written on the response.
 pub(crate) struct Ids {
     pub(crate) ids: Option<(HeaderValue, HeaderValue)>,
     pub(crate) traceparent: bool,
+    /// The Level 2 `traceresponse` header, opt-in.
+    pub(crate) traceresponse: bool,
 }
 
 pin_project! {
@@ -178,7 +184,9 @@ where
 
 fn write_ids(headers: &mut HeaderMap, ids: &Ids, state: &RequestState) {
     // Room for all of them at once: the map grows at most once.
-    let count = 2 * usize::from(ids.ids.is_some()) + usize::from(ids.traceparent);
+    let count = 2 * usize::from(ids.ids.is_some())
+        + usize::from(ids.traceparent)
+        + usize::from(ids.traceresponse);
     if count > 0 {
         headers.reserve(count);
     }
@@ -195,6 +203,17 @@ fn write_ids(headers: &mut HeaderMap, ids: &Ids, state: &RequestState) {
         });
         if let Some(v) = value.flatten() {
             headers.insert(TRACEPARENT, v);
+        }
+    }
+    if let Some(cx) = state.cx.as_ref().filter(|_| ids.traceresponse) {
+        let span = cx.span();
+        let sc = span.span_context();
+        let value = sc.is_valid().then(|| {
+            let encoded = TraceResponse::from_span_context(sc).encode();
+            HeaderValue::from_maybe_shared(Bytes::from_owner(encoded)).ok()
+        });
+        if let Some(v) = value.flatten() {
+            headers.insert(TRACERESPONSE, v);
         }
     }
 }

@@ -34,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) skip_spans: Vec<String>,
     pub(crate) skip_metrics: Vec<String>,
     pub(crate) response_traceparent: bool,
+    pub(crate) traceresponse: bool,
     pub(crate) trust_forwarded: bool,
     pub(crate) request_headers: Vec<HeaderName>,
     pub(crate) response_headers: Vec<HeaderName>,
@@ -84,6 +85,7 @@ impl HttpLayer {
                 skip_spans: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
                 skip_metrics: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
                 response_traceparent: true,
+                traceresponse: false,
                 trust_forwarded: false,
                 request_headers: Vec::new(),
                 response_headers: Vec::new(),
@@ -144,6 +146,19 @@ impl HttpLayer {
     /// Whether responses carry `traceparent` so a caller can find the trace (default on).
     pub fn response_traceparent(self, on: bool) -> Self {
         self.edit(|c| c.response_traceparent = on)
+    }
+
+    /// Whether responses carry the W3C Trace Context Level 2 `traceresponse` header (default
+    /// off): `00-<trace id>-<the server span's id>-<flags>`, so a caller learns which span
+    /// handled its request and whether it was sampled (obs-http's [`crate::ClientLayer`] reads it
+    /// into a [`TraceResponse`](obs_core::propagation::traceresponse::TraceResponse)). Written
+    /// only for a request that has a span of this layer, never with the caller's ids.
+    ///
+    /// ```
+    /// let layer = obs_http::HttpLayer::new().traceresponse(true);
+    /// ```
+    pub fn traceresponse(self, on: bool) -> Self {
+        self.edit(|c| c.traceresponse = on)
     }
 
     /// Trusts `X-Forwarded-For`, `X-Forwarded-Proto` and `Forwarded` for `client.address` and

@@ -8,7 +8,8 @@
 //!   5xx marks the span as error, 4xx does not;
 //! - reuses a valid `X-Request-ID` / `X-Correlation-ID` or generates one, puts them in the request
 //!   extensions ([`RequestId`], [`CorrelationId`]), on the span, on every log line inside the
-//!   request, and on the response, which also carries `traceparent`;
+//!   request, and on the response, which also carries `traceparent` (and, opted in with
+//!   [`HttpLayer::traceresponse`], W3C Trace Context Level 2's `traceresponse`);
 //! - records `http_requests_total{method,route,code_class}`, `http_errors_total{route,code}`,
 //!   `http_request_latency_ms{route}`, `http_requests_in_flight`, `http_request_size_bytes` and
 //!   `http_response_size_bytes`, with handles resolved once per route;

@@ -167,6 +167,7 @@ where
         let ids = Ids {
             // Only a span of ours may be named on the response, never the caller's.
             traceparent: config.response_traceparent && tracer.is_some(),
+            traceresponse: config.traceresponse && tracer.is_some(),
             ids: ids.map(|(request, correlation)| {
                 req.extensions_mut()
                     .insert(RequestId::from_value(request.clone()));

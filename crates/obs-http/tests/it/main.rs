@@ -5,5 +5,6 @@ mod admin;
 mod client;
 mod hop;
 mod server;
+mod traceresponse;
 #[cfg(feature = "ws")]
 mod ws;
