@@ -59,8 +59,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// An invalid configuration value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// An invalid configuration value. `Debug` prints the same message as `Display`, so `main`
+/// returning `Result<(), Box<dyn Error>>` shows it as it reads.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid value {value:?} for {variable}: expected {expected}")]
 pub struct ConfigError {
     /// The variable (or builder setting) that holds the bad value.
@@ -69,6 +70,12 @@ pub struct ConfigError {
     pub value: String,
     /// What is accepted instead.
     pub expected: &'static str,
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl ConfigError {
