@@ -96,6 +96,7 @@ pub struct ObsConfig {
     pub(crate) endpoint: Option<String>,
     pub(crate) protocol: Protocol,
     pub(crate) sampler: SamplerConfig,
+    pub(crate) sampling_overrides_parent: bool,
     pub(crate) sdk_disabled: bool,
     pub(crate) log_filter: String,
     pub(crate) log_format: LogFormat,
@@ -120,6 +121,7 @@ impl fmt::Debug for ObsConfig {
             .field("endpoint", &self.endpoint)
             .field("protocol", &self.protocol)
             .field("sampler", &self.sampler)
+            .field("sampling_overrides_parent", &self.sampling_overrides_parent)
             .field("sdk_disabled", &self.sdk_disabled)
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
@@ -137,6 +139,7 @@ impl Default for ObsConfig {
             endpoint: None,
             protocol: Protocol::Grpc,
             sampler: SamplerConfig::ParentBasedAlwaysOn,
+            sampling_overrides_parent: false,
             sdk_disabled: false,
             log_filter: "info".to_owned(),
             log_format: LogFormat::Text,
@@ -327,6 +330,17 @@ impl ObsConfigBuilder {
     /// The head sampler (default `parentbased_always_on`).
     pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
         self.config.sampler = sampler;
+        self
+    }
+
+    /// Lets a [`SamplingOverride`](crate::sampler::SamplingOverride) (a role's ratio, say) decide
+    /// spans that have a parent too (default false).
+    ///
+    /// By default an override decides root spans only: a span whose parent was sampled is sampled
+    /// and one whose parent was not is not, so a trace that arrives sampled from upstream never
+    /// gets a hole here. Turn this on only when this service's ratios must win over its callers'.
+    pub fn sampling_overrides_parent(mut self, overrides: bool) -> Self {
+        self.config.sampling_overrides_parent = overrides;
         self
     }
 

@@ -215,7 +215,8 @@ fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
     let provider = if config.sdk_disabled {
         None
     } else {
-        let obs_sampler = crate::sampler::ObsSampler::new(sampler(config.sampler));
+        let obs_sampler = crate::sampler::ObsSampler::new(sampler(config.sampler))
+            .overriding_parent(config.sampling_overrides_parent);
         crate::trace::set_sampler(obs_sampler.clone());
         let mut builder = SdkTracerProvider::builder()
             .with_sampler(obs_sampler)
