@@ -172,7 +172,12 @@ fn default_service_name() -> String {
 }
 
 impl ObsConfig {
-    /// Reads the configuration from the process environment.
+    /// Reads the configuration from the process environment: `OTEL_SERVICE_NAME`,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
+    /// `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED`, the batch settings
+    /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds),
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, then `RUST_LOG` and
+    /// `LOG_FORMAT`.
     ///
     /// # Errors
     /// A [`ConfigError`] for the first variable whose value is not accepted.
@@ -227,6 +232,22 @@ impl ObsConfig {
         }
         if let Some(format) = get("LOG_FORMAT") {
             config.log_format = parse_log_format(&format)?;
+        }
+        // The batch span processor's standard variables, for the same settings of obs's queue.
+        if let Some(raw) = get("OTEL_BSP_SCHEDULE_DELAY") {
+            config.export_interval =
+                Duration::from_millis(parse_count("OTEL_BSP_SCHEDULE_DELAY", &raw)?);
+        }
+        if let Some(raw) = get("OTEL_BSP_EXPORT_TIMEOUT") {
+            config.export_timeout =
+                Duration::from_millis(parse_count("OTEL_BSP_EXPORT_TIMEOUT", &raw)?);
+        }
+        if let Some(raw) = get("OTEL_BSP_MAX_QUEUE_SIZE") {
+            config.span_queue_size = parse_count("OTEL_BSP_MAX_QUEUE_SIZE", &raw)? as usize;
+        }
+        if let Some(raw) = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            config.export_batch_size =
+                parse_count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &raw)? as usize;
         }
         Ok(config)
     }
@@ -528,6 +549,18 @@ fn parse_bool(variable: &'static str, raw: &str) -> Result<bool, ConfigError> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(ConfigError::new(variable, raw, "`true` or `false`")),
+    }
+}
+
+/// A whole number of at least 1 (milliseconds or spans).
+fn parse_count(variable: &'static str, raw: &str) -> Result<u64, ConfigError> {
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n >= 1 && n <= u64::from(u32::MAX) => Ok(n),
+        _ => Err(ConfigError::new(
+            variable,
+            raw,
+            "a whole number from 1 to 4294967295",
+        )),
     }
 }
 

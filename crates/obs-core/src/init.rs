@@ -171,7 +171,10 @@ pub fn export_stats() -> Option<&'static ExportStats> {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let guard = obs_core::init(obs_core::ObsConfig::from_env()?)?;
 /// tracing::info!("service started");
-/// guard.shutdown()?;
+/// // Spans the collector did not take are lost either way: log it rather than fail the exit.
+/// if let Err(error) = guard.shutdown() {
+///     tracing::warn!(lost_spans = error.lost_spans(), "{error}");
+/// }
 /// # Ok(()) }
 /// ```
 ///
