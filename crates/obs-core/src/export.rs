@@ -349,7 +349,13 @@ impl<E: SpanExporter> Worker<E> {
                     }
                 }
                 Ok(Control::Flush(deadline, reply)) => {
-                    let result = self.drain(&mut batch, deadline);
+                    // A caller that gave up already counted what was queued then; spans queued
+                    // since are not this flush's to drop.
+                    let result = if Instant::now() >= deadline {
+                        Err(OTelSdkError::Timeout(Duration::ZERO))
+                    } else {
+                        self.drain(&mut batch, deadline)
+                    };
                     let _ = reply.send(result);
                 }
                 Ok(Control::Shutdown(deadline, reply)) => {

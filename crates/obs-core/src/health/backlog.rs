@@ -12,9 +12,11 @@ use crate::ExportStats;
 /// check (for the first check: since `init`).
 ///
 /// A full queue means the collector is slow or unreachable: the process still serves requests, but
-/// its traces are being lost, which an orchestrator should see. The check only reads counters that
-/// the span processor keeps anyway. It passes when `init` was not called or no exporter is
-/// configured.
+/// its traces are being lost. Failing readiness for that takes every replica out at once when the
+/// collector is down, so obs-http's admin router only reports this check's result in `/readyz`
+/// unless told to let it decide (`AdminRouter::with_exporter_check`). The check only reads
+/// counters that the span processor keeps anyway. It passes when `init` was not called or no
+/// exporter is configured.
 ///
 /// ```
 /// use obs_core::health::{ExporterBacklogCheck, ReadinessCheck};
