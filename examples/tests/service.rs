@@ -144,3 +144,20 @@ fn the_readme_quick_start_is_the_service_example() {
         "README quick start and examples/service.rs differ"
     );
 }
+
+#[test]
+fn an_invalid_setting_prints_its_message_not_a_struct() {
+    let output = Command::new(env!("CARGO_BIN_EXE_service"))
+        .env("OTEL_TRACES_SAMPLER", "sometimes")
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .output()
+        .expect("run the service example");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "Error: invalid value \"sometimes\" for OTEL_TRACES_SAMPLER: expected one of `always_on`"
+        ),
+        "{stderr}"
+    );
+}
