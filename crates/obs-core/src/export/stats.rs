@@ -13,7 +13,7 @@ pub struct ExportStats {
     pub(crate) dropped: AtomicU64,
     pub(super) exported: AtomicU64,
     pub(super) failed_exports: AtomicU64,
-    pub(super) failed_spans: AtomicU64,
+    pub(crate) failed_spans: AtomicU64,
     /// Spans in the export call running now: neither exported nor lost yet.
     pub(super) in_flight: AtomicU64,
     /// The last export failure, redacted, for the error that `shutdown` and `force_flush` return.
