@@ -113,7 +113,10 @@ fn shutdown_with_the_collector_down_says_how_many_spans_were_lost() {
     isolated(
         "shutdown::shutdown_with_the_collector_down_says_how_many_spans_were_lost",
         || {
-            let (guard, _logs) = init_logged(closed_port(), |b| b);
+            // No export on the schedule: the spans are still pending when shutdown starts.
+            let (guard, _logs) = init_logged(closed_port(), |b| {
+                b.export_interval(Duration::from_secs(30))
+            });
             end_spans(10);
             let error = guard.shutdown().expect_err("every pending span failed");
             assert_eq!(error.lost_spans(), 10, "{error}");
@@ -184,7 +187,13 @@ fn a_collector_that_stops_answering_loses_spans_and_says_so() {
             let error = guard.shutdown().expect_err("the last spans were lost");
             assert_eq!(error.lost_spans(), 3, "{error}");
             let stats = guard.export_stats();
-            assert_eq!(stats.exported() + stats.failed_spans() + stats.dropped(), 8);
+            assert!(
+                eventually(WAIT, || stats.exported()
+                    + stats.failed_spans()
+                    + stats.dropped()
+                    == 8),
+                "every span is exported or counted: {stats:?}"
+            );
         },
     );
 }
@@ -213,7 +222,10 @@ fn spans_dropped_when_shutdown_runs_out_of_time_are_in_the_metric() {
             );
             assert!(stats.dropped() > 0, "{stats:?}");
             assert_eq!(dropped_metric(), stats.dropped() as f64);
-            assert_eq!(error.lost_spans(), SPANS, "{error}");
+            assert!(
+                error.lost_spans() > 0 && error.lost_spans() <= SPANS,
+                "{error}"
+            );
         },
     );
 }
@@ -235,6 +247,10 @@ fn a_shutdown_that_times_out_counts_every_queued_span() {
             });
             end_spans(SPANS as usize);
             let stats = guard.export_stats();
+            assert!(
+                eventually(WAIT, || stats.queue_len() <= (SPANS - 100) as usize),
+                "the export thread took its first batch: {stats:?}"
+            );
             let error = guard.shutdown().expect_err("the shutdown timed out");
             assert!(error.timed_out(), "{error}");
             assert_eq!(error.lost_spans(), SPANS, "{error}");
