@@ -169,8 +169,8 @@ fn a_dead_collector_does_not_make_the_service_unready() {
             for i in 0..100 {
                 tracing::info_span!("lost", i).in_scope(|| {});
             }
-            let lost = guard.force_flush().expect_err("the collector is down");
-            assert!(lost.lost_spans() > 0, "{lost}");
+            // What is still queued fails now; the rest was dropped or failed already.
+            let _ = guard.force_flush();
             let stats = guard.export_stats();
             assert!(
                 stats.dropped() > 0 && stats.failed_exports() > 0,
