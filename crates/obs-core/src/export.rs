@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,9 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct QueueProcessor {
     spans: Sender<SpanData>,
     /// The queue's other end, to count what is left in it when a flush or shutdown times out.
-    queued: Receiver<SpanData>,
+    /// Let go at shutdown, so that once the worker is gone too a late span finds the queue
+    /// disconnected and is counted as dropped rather than left in it.
+    queued: Mutex<Option<Receiver<SpanData>>>,
     control: Sender<Control>,
     /// Set while a `Control::Wake` is on its way, so a full queue sends one, not one per span.
     wake_pending: Arc<AtomicBool>,
@@ -106,7 +108,7 @@ impl QueueProcessor {
             .spawn(move || worker.run())?;
         Ok(Self {
             spans: span_tx,
-            queued: span_rx,
+            queued: Mutex::new(Some(span_rx)),
             control: control_tx,
             wake_pending,
             stats,
@@ -137,8 +139,10 @@ impl QueueProcessor {
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout) => {
                 let mut left = 0;
-                while self.queued.try_recv().is_ok() {
-                    left += 1;
+                if let Some(queued) = &*self.queued.lock().unwrap_or_else(PoisonError::into_inner) {
+                    while queued.try_recv().is_ok() {
+                        left += 1;
+                    }
                 }
                 self.dropped.add(left);
                 Err(OTelSdkError::Timeout(timeout))
@@ -181,6 +185,15 @@ impl SpanProcessor for QueueProcessor {
             return Err(OTelSdkError::AlreadyShutdown);
         }
         let result = self.request(Control::Shutdown, timeout);
+        // Spans ended while the worker drained are not left behind uncounted.
+        let queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(queued) = queued {
+            self.dropped.add(queued.try_iter().count() as u64);
+        }
         if result.is_ok()
             && let Some(handle) = self
                 .worker
