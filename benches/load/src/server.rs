@@ -120,7 +120,11 @@ pub(crate) fn setup(config: Config, keep: &mut Keep, queue: Queue) -> Result<Rou
             app().layer(obs_http::HttpLayer::new().metrics_only())
         }
         Config::ObsFull10 | Config::ObsFull100 => {
-            let mut builder = obs_core::ObsConfig::builder().span_exporter(Discard);
+            // The driver sends sampled traceparents; the layer's ratio must decide anyway, as it
+            // did before a sampled parent won over a sampling override.
+            let mut builder = obs_core::ObsConfig::builder()
+                .span_exporter(Discard)
+                .sampling_overrides_parent(true);
             if let Queue::AtLeast(n) = queue {
                 builder = builder.span_queue_size(n);
             }

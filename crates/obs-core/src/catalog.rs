@@ -140,10 +140,10 @@ impl MetricDef {
     }
 }
 
-/// Spans dropped because the export queue was full.
+/// Spans dropped before export: the queue was full, or a flush or shutdown ran out of time.
 pub const SPANS_DROPPED: MetricDef = MetricDef::counter(
     "obs_spans_dropped_total",
-    "Spans dropped because the bounded export queue was full.",
+    "Spans dropped before export: the bounded export queue was full, or a flush or shutdown ran out of time.",
 );
 /// Spans handed to the exporter.
 pub const SPANS_EXPORTED: MetricDef =

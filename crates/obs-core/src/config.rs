@@ -59,8 +59,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// An invalid configuration value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// An invalid configuration value. `Debug` prints the same message as `Display`, so `main`
+/// returning `Result<(), Box<dyn Error>>` shows it as it reads.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid value {value:?} for {variable}: expected {expected}")]
 pub struct ConfigError {
     /// The variable (or builder setting) that holds the bad value.
@@ -69,6 +70,12 @@ pub struct ConfigError {
     pub value: String,
     /// What is accepted instead.
     pub expected: &'static str,
+}
+
+impl fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl ConfigError {
@@ -89,6 +96,7 @@ pub struct ObsConfig {
     pub(crate) endpoint: Option<String>,
     pub(crate) protocol: Protocol,
     pub(crate) sampler: SamplerConfig,
+    pub(crate) sampling_overrides_parent: bool,
     pub(crate) sdk_disabled: bool,
     pub(crate) log_filter: String,
     pub(crate) log_format: LogFormat,
@@ -113,6 +121,7 @@ impl fmt::Debug for ObsConfig {
             .field("endpoint", &self.endpoint)
             .field("protocol", &self.protocol)
             .field("sampler", &self.sampler)
+            .field("sampling_overrides_parent", &self.sampling_overrides_parent)
             .field("sdk_disabled", &self.sdk_disabled)
             .field("log_filter", &self.log_filter)
             .field("log_format", &self.log_format)
@@ -130,6 +139,7 @@ impl Default for ObsConfig {
             endpoint: None,
             protocol: Protocol::Grpc,
             sampler: SamplerConfig::ParentBasedAlwaysOn,
+            sampling_overrides_parent: false,
             sdk_disabled: false,
             log_filter: "info".to_owned(),
             log_format: LogFormat::Text,
@@ -162,7 +172,12 @@ fn default_service_name() -> String {
 }
 
 impl ObsConfig {
-    /// Reads the configuration from the process environment.
+    /// Reads the configuration from the process environment: `OTEL_SERVICE_NAME`,
+    /// `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
+    /// `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `OTEL_SDK_DISABLED`, the batch settings
+    /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BSP_EXPORT_TIMEOUT` (milliseconds),
+    /// `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, then `RUST_LOG` and
+    /// `LOG_FORMAT`.
     ///
     /// # Errors
     /// A [`ConfigError`] for the first variable whose value is not accepted.
@@ -217,6 +232,22 @@ impl ObsConfig {
         }
         if let Some(format) = get("LOG_FORMAT") {
             config.log_format = parse_log_format(&format)?;
+        }
+        // The batch span processor's standard variables, for the same settings of obs's queue.
+        if let Some(raw) = get("OTEL_BSP_SCHEDULE_DELAY") {
+            config.export_interval =
+                Duration::from_millis(parse_count("OTEL_BSP_SCHEDULE_DELAY", &raw)?);
+        }
+        if let Some(raw) = get("OTEL_BSP_EXPORT_TIMEOUT") {
+            config.export_timeout =
+                Duration::from_millis(parse_count("OTEL_BSP_EXPORT_TIMEOUT", &raw)?);
+        }
+        if let Some(raw) = get("OTEL_BSP_MAX_QUEUE_SIZE") {
+            config.span_queue_size = parse_count("OTEL_BSP_MAX_QUEUE_SIZE", &raw)? as usize;
+        }
+        if let Some(raw) = get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+            config.export_batch_size =
+                parse_count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &raw)? as usize;
         }
         Ok(config)
     }
@@ -320,6 +351,17 @@ impl ObsConfigBuilder {
     /// The head sampler (default `parentbased_always_on`).
     pub fn sampler(mut self, sampler: SamplerConfig) -> Self {
         self.config.sampler = sampler;
+        self
+    }
+
+    /// Lets a [`SamplingOverride`](crate::sampler::SamplingOverride) (a role's ratio, say) decide
+    /// spans that have a parent too (default false).
+    ///
+    /// By default an override decides root spans only: a span whose parent was sampled is sampled
+    /// and one whose parent was not is not, so a trace that arrives sampled from upstream never
+    /// gets a hole here. Turn this on only when this service's ratios must win over its callers'.
+    pub fn sampling_overrides_parent(mut self, overrides: bool) -> Self {
+        self.config.sampling_overrides_parent = overrides;
         self
     }
 
@@ -507,6 +549,18 @@ fn parse_bool(variable: &'static str, raw: &str) -> Result<bool, ConfigError> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(ConfigError::new(variable, raw, "`true` or `false`")),
+    }
+}
+
+/// A whole number of at least 1 (milliseconds or spans).
+fn parse_count(variable: &'static str, raw: &str) -> Result<u64, ConfigError> {
+    match raw.trim().parse::<u64>() {
+        Ok(n) if n >= 1 && n <= u64::from(u32::MAX) => Ok(n),
+        _ => Err(ConfigError::new(
+            variable,
+            raw,
+            "a whole number from 1 to 4294967295",
+        )),
     }
 }
 

@@ -6,8 +6,8 @@
 //! (`current_thread` included) and an unreachable collector costs a bounded wait on that thread only.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,11 @@ use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 
 use crate::catalog;
 
+mod stats;
+
+pub(crate) use stats::DropCounter;
+pub use stats::ExportStats;
+
 /// Settings of the queue and the export thread.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct QueueSettings {
@@ -27,90 +32,35 @@ pub(crate) struct QueueSettings {
     pub(crate) export_timeout: Duration,
 }
 
-/// Counters of what the processor did, readable by tests and the readiness check.
-#[derive(Default)]
-pub struct ExportStats {
-    pub(crate) dropped: AtomicU64,
-    exported: AtomicU64,
-    failed_exports: AtomicU64,
-    failed_spans: AtomicU64,
-    queue: OnceLock<Box<dyn QueueProbe>>,
-}
-
-/// Reads a queue's fill level without taking from it.
-pub(crate) trait QueueProbe: Send + Sync {
-    fn len(&self) -> usize;
-    fn capacity(&self) -> usize;
-}
-
-impl<T: Send> QueueProbe for Sender<T> {
-    fn len(&self) -> usize {
-        Sender::len(self)
-    }
-    fn capacity(&self) -> usize {
-        Sender::capacity(self).unwrap_or(usize::MAX)
-    }
-}
-
-impl fmt::Debug for ExportStats {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExportStats")
-            .field("dropped", &self.dropped())
-            .field("exported", &self.exported())
-            .field("failed_exports", &self.failed_exports())
-            .field("failed_spans", &self.failed_spans())
-            .field("queue_len", &self.queue_len())
-            .field("queue_capacity", &self.queue_capacity())
-            .finish_non_exhaustive()
-    }
-}
-
-impl ExportStats {
-    /// Lets `queue_len` and `queue_capacity` read `queue`. Only the first call has an effect.
-    pub(crate) fn attach_queue(&self, queue: impl QueueProbe + 'static) {
-        let _ = self.queue.set(Box::new(queue));
-    }
-    /// Spans waiting in the export queue now; 0 when no exporter is installed.
-    pub fn queue_len(&self) -> usize {
-        self.queue.get().map_or(0, |q| q.len())
-    }
-    /// How many spans the export queue holds at most; 0 when no exporter is installed.
-    pub fn queue_capacity(&self) -> usize {
-        self.queue.get().map_or(0, |q| q.capacity())
-    }
-    /// Spans dropped because the queue was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-    /// Spans exported successfully.
-    pub fn exported(&self) -> u64 {
-        self.exported.load(Ordering::Relaxed)
-    }
-    /// Export calls that failed or timed out.
-    pub fn failed_exports(&self) -> u64 {
-        self.failed_exports.load(Ordering::Relaxed)
-    }
-    /// Spans lost in export calls that failed or timed out.
-    pub fn failed_spans(&self) -> u64 {
-        self.failed_spans.load(Ordering::Relaxed)
-    }
-}
-
 enum Control {
     /// A full batch is waiting: sent once per batch, so the export thread is not woken per span.
     Wake,
-    Flush(Sender<OTelSdkResult>),
-    Shutdown(Duration, Sender<OTelSdkResult>),
+    /// Export everything queued, by the deadline.
+    Flush(Instant, Sender<OTelSdkResult>),
+    /// Export everything queued by the deadline, then stop.
+    Shutdown(Instant, Sender<OTelSdkResult>),
 }
+
+/// How long `force_flush` may take.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A [`SpanProcessor`] with a bounded queue and a dedicated export thread.
 pub(crate) struct QueueProcessor {
     spans: Sender<SpanData>,
+    /// The queue's other end, to count what is left in it when a flush or shutdown times out.
+    /// Let go at shutdown, so that once the worker is gone too a late span finds the queue
+    /// disconnected and is counted as dropped rather than left in it.
+    queued: Mutex<Option<Receiver<SpanData>>>,
     control: Sender<Control>,
+    /// Set while a `Control::Wake` is on its way, so a full queue sends one, not one per span.
+    wake_pending: Arc<AtomicBool>,
     stats: Arc<ExportStats>,
-    dropped_metric: metrics::Counter,
+    dropped: DropCounter,
     queue_size: usize,
     batch_size: usize,
+    /// Set by the first shutdown: later ones return at once instead of waiting for a worker that
+    /// may still be finishing an export.
+    shut_down: AtomicBool,
     worker: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -135,13 +85,20 @@ impl QueueProcessor {
         let (control_tx, control_rx) = unbounded();
         // A sender clone only reads the fill level; the worker still stops on `Control::Shutdown`.
         stats.attach_queue(span_tx.clone());
+        let wake_pending = Arc::new(AtomicBool::new(false));
+        let dropped = DropCounter {
+            stats: stats.clone(),
+            metric: metrics::counter!(catalog::SPANS_DROPPED.name),
+        };
         let worker = Worker {
             exporter,
             runtime,
             settings,
             stats: stats.clone(),
-            spans: span_rx,
+            spans: span_rx.clone(),
             control: control_rx,
+            wake_pending: wake_pending.clone(),
+            dropped: dropped.clone(),
             exported_metric: metrics::counter!(catalog::SPANS_EXPORTED.name),
             failures_metric: metrics::counter!(catalog::SPAN_EXPORT_FAILURES.name),
             reported_drops: 0,
@@ -151,27 +108,45 @@ impl QueueProcessor {
             .spawn(move || worker.run())?;
         Ok(Self {
             spans: span_tx,
+            queued: Mutex::new(Some(span_rx)),
             control: control_tx,
+            wake_pending,
             stats,
-            dropped_metric: metrics::counter!(catalog::SPANS_DROPPED.name),
+            dropped,
             queue_size: settings.queue_size,
             batch_size: settings.batch_size,
+            shut_down: AtomicBool::new(false),
             worker: std::sync::Mutex::new(Some(handle)),
         })
     }
 
+    /// Asks the worker to export everything queued by `deadline`, and waits for it until then.
+    ///
+    /// When the worker does not answer in time (an export that started earlier is still running),
+    /// the spans still queued are taken out and counted as dropped here: the caller learns now
+    /// what was lost, and nothing stays uncounted if the process exits next.
     fn request(
         &self,
-        make: impl FnOnce(Sender<OTelSdkResult>) -> Control,
-        wait: Duration,
+        make: impl FnOnce(Instant, Sender<OTelSdkResult>) -> Control,
+        timeout: Duration,
     ) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
         let (tx, rx) = bounded(1);
-        if self.control.send(make(tx)).is_err() {
+        if self.control.send(make(deadline, tx)).is_err() {
             return Err(OTelSdkError::AlreadyShutdown);
         }
-        match rx.recv_timeout(wait) {
+        match rx.recv_deadline(deadline) {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => Err(OTelSdkError::Timeout(wait)),
+            Err(RecvTimeoutError::Timeout) => {
+                let mut left = 0;
+                if let Some(queued) = &*self.queued.lock().unwrap_or_else(PoisonError::into_inner) {
+                    while queued.try_recv().is_ok() {
+                        left += 1;
+                    }
+                }
+                self.dropped.add(left);
+                Err(OTelSdkError::Timeout(timeout))
+            }
             Err(RecvTimeoutError::Disconnected) => Err(OTelSdkError::AlreadyShutdown),
         }
     }
@@ -185,26 +160,40 @@ impl SpanProcessor for QueueProcessor {
             return;
         }
         // The export thread never waits on this queue, so a send wakes nobody (no syscall); it is
-        // woken once per full batch, or finds the spans at its next interval.
+        // woken once per full batch, or finds the spans at its next interval. Several producers
+        // can step over the exact batch size together, so any fill at or above it wakes the
+        // thread, once: the flag stays set until the thread takes the wake-up.
         match self.spans.try_send(span) {
             Ok(()) => {
-                if self.spans.len() == self.batch_size {
+                if self.spans.len() >= self.batch_size
+                    && !self.wake_pending.load(Ordering::SeqCst)
+                    && !self.wake_pending.swap(true, Ordering::SeqCst)
+                {
                     let _ = self.control.send(Control::Wake);
                 }
             }
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                self.dropped_metric.increment(1);
-            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.dropped.add(1),
         }
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        self.request(Control::Flush, Duration::from_secs(30))
+        self.request(Control::Flush, FLUSH_TIMEOUT)
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        let result = self.request(|tx| Control::Shutdown(timeout, tx), timeout);
+        if self.shut_down.swap(true, Ordering::SeqCst) {
+            return Err(OTelSdkError::AlreadyShutdown);
+        }
+        let result = self.request(Control::Shutdown, timeout);
+        // Spans ended while the worker drained are not left behind uncounted.
+        let queued = self
+            .queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(queued) = queued {
+            self.dropped.add(queued.try_iter().count() as u64);
+        }
         if result.is_ok()
             && let Some(handle) = self
                 .worker
@@ -218,6 +207,29 @@ impl SpanProcessor for QueueProcessor {
     }
 }
 
+/// The processor as the tracer provider holds it, shared with the guard: the provider folds its
+/// processors' results into one debug-formatted string, so the guard asks the processor itself.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedProcessor(pub(crate) Arc<QueueProcessor>);
+
+impl SpanProcessor for SharedProcessor {
+    fn on_start(&self, span: &mut Span, cx: &Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+}
+
 struct Worker<E> {
     exporter: E,
     runtime: tokio::runtime::Runtime,
@@ -225,6 +237,8 @@ struct Worker<E> {
     stats: Arc<ExportStats>,
     spans: Receiver<SpanData>,
     control: Receiver<Control>,
+    wake_pending: Arc<AtomicBool>,
+    dropped: DropCounter,
     exported_metric: metrics::Counter,
     failures_metric: metrics::Counter,
     reported_drops: u64,
@@ -237,22 +251,31 @@ impl<E: SpanExporter> Worker<E> {
         let mut batch = Vec::with_capacity(self.settings.batch_size);
         let mut next_export = Instant::now() + self.settings.interval;
         loop {
-            let timeout = next_export.saturating_duration_since(Instant::now());
-            match self.control.recv_timeout(timeout) {
+            match self.control.recv_deadline(next_export) {
                 Ok(Control::Wake) => {
-                    // Export full batches only; a partial one waits for the interval.
-                    while self.spans.len() + batch.len() >= self.settings.batch_size {
+                    // Cleared before reading the queue, so a span queued from now on wakes again.
+                    self.wake_pending.store(false, Ordering::SeqCst);
+                    // Export the full batches queued now; a partial one waits for the interval.
+                    // Spans that arrive meanwhile wake this thread again, so a queue that producers
+                    // keep full never holds it here away from its schedule and its requests.
+                    let mut full = (self.spans.len() + batch.len()) / self.settings.batch_size;
+                    while full > 0 {
                         self.fill(&mut batch);
                         let _ = self.export(&mut batch, self.settings.export_timeout);
+                        full -= 1;
                     }
                 }
-                Ok(Control::Flush(reply)) => {
-                    let deadline = Instant::now() + Duration::from_secs(30);
-                    let result = self.drain(&mut batch, deadline);
+                Ok(Control::Flush(deadline, reply)) => {
+                    // A caller that gave up already counted what was queued then; spans queued
+                    // since are not this flush's to drop.
+                    let result = if Instant::now() >= deadline {
+                        Err(OTelSdkError::Timeout(Duration::ZERO))
+                    } else {
+                        self.drain(&mut batch, deadline)
+                    };
                     let _ = reply.send(result);
                 }
-                Ok(Control::Shutdown(timeout, reply)) => {
-                    let deadline = Instant::now() + timeout;
+                Ok(Control::Shutdown(deadline, reply)) => {
                     let mut result = self.drain(&mut batch, deadline);
                     let left = deadline.saturating_duration_since(Instant::now());
                     if let Err(e) = self.exporter.shutdown_with_timeout(left) {
@@ -261,22 +284,25 @@ impl<E: SpanExporter> Worker<E> {
                     let _ = reply.send(result);
                     break;
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    // Export what is queued now; spans that arrive meanwhile wait for the next
-                    // wake-up, so a busy queue never keeps this loop from its other work.
-                    let mut left = self.spans.len() + batch.len();
-                    while left > 0 {
-                        self.fill(&mut batch);
-                        if batch.is_empty() {
-                            break;
-                        }
-                        left = left.saturating_sub(batch.len());
-                        let _ = self.export(&mut batch, self.settings.export_timeout);
-                    }
-                    self.report_drops();
-                    next_export = Instant::now() + self.settings.interval;
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            // The schedule runs after any message too: wake-ups that keep coming must not
+            // postpone the partial batch or the drop warning.
+            if Instant::now() >= next_export {
+                // Export what is queued now; spans that arrive meanwhile wait for the next
+                // wake-up, so a busy queue never keeps this loop from its other work.
+                let mut left = self.spans.len() + batch.len();
+                while left > 0 {
+                    self.fill(&mut batch);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    left = left.saturating_sub(batch.len());
+                    let _ = self.export(&mut batch, self.settings.export_timeout);
+                }
+                self.report_drops();
+                next_export = Instant::now() + self.settings.interval;
             }
         }
         self.runtime.shutdown_background();
@@ -302,10 +328,14 @@ impl<E: SpanExporter> Worker<E> {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let lost = batch.len() as u64 + self.spans.len() as u64;
+                // Out of time: what is still queued is dropped, and counted.
+                let mut lost = batch.len() as u64;
                 batch.clear();
-                while self.spans.try_recv().is_ok() {}
-                self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+                while self.spans.try_recv().is_ok() {
+                    lost += 1;
+                }
+                self.dropped.add(lost);
+                self.report_drops();
                 return Err(OTelSdkError::Timeout(Duration::ZERO));
             }
             if let Err(e) = self.export(batch, left.min(self.settings.export_timeout)) {
@@ -322,11 +352,13 @@ impl<E: SpanExporter> Worker<E> {
         }
         let spans = std::mem::replace(batch, Vec::with_capacity(self.settings.batch_size));
         let count = spans.len() as u64;
+        self.stats.in_flight.store(count, Ordering::Relaxed);
         let future = self.exporter.export(spans);
         let result = self
             .runtime
             .block_on(async { tokio::time::timeout(timeout, future).await })
             .unwrap_or(Err(OTelSdkError::Timeout(timeout)));
+        // Counted as exported or failed first, so a reader never sees a span in neither place.
         match &result {
             Ok(()) => {
                 self.stats.exported.fetch_add(count, Ordering::Relaxed);
@@ -334,6 +366,12 @@ impl<E: SpanExporter> Worker<E> {
             }
             Err(error) => {
                 self.stats.failed_spans.fetch_add(count, Ordering::Relaxed);
+                *self
+                    .stats
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) =
+                    Some(crate::redact::text(&error.to_string()).into_owned());
                 let first = self.stats.failed_exports.fetch_add(1, Ordering::Relaxed) == 0;
                 self.failures_metric.increment(1);
                 if first {
@@ -341,10 +379,12 @@ impl<E: SpanExporter> Worker<E> {
                 }
             }
         }
+        self.stats.in_flight.store(0, Ordering::Relaxed);
         result
     }
 
-    /// Logs, from this thread and at most once per interval, how many spans the queue dropped.
+    /// Logs, from this thread and at most once per interval (and when a flush or shutdown runs out
+    /// of time), how many spans were dropped since the last report.
     fn report_drops(&mut self) {
         let dropped = self.stats.dropped();
         if dropped > self.reported_drops {
@@ -352,7 +392,7 @@ impl<E: SpanExporter> Worker<E> {
                 target: "obs_core::export",
                 dropped = dropped - self.reported_drops,
                 total = dropped,
-                "span export queue full: spans dropped"
+                "span export queue full or out of time: spans dropped; counted in obs_spans_dropped_total"
             );
             self.reported_drops = dropped;
         }

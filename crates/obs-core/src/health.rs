@@ -4,7 +4,8 @@
 //! they wrap (a pool's saturation, a Redis `PING`); applications build ad-hoc ones with [`check_fn`].
 //! obs-http's admin router runs every registered check concurrently, each bounded by its own
 //! [`ReadinessCheck::timeout`], and answers `/readyz`. [`ExporterBacklogCheck`] is obs's own check:
-//! it fails while the span export queue is nearly full or when spans were dropped.
+//! it fails while the span export queue is nearly full or when spans were dropped (obs-http reports
+//! it as information, not as a readiness condition, unless asked).
 //!
 //! ```
 //! use obs_core::health::{check_fn, CheckError, ReadinessCheck};

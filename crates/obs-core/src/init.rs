@@ -1,5 +1,9 @@
 //! `init`: installs logging, tracing, metrics and propagation for the whole process.
 
+mod errors;
+
+pub use errors::ShutdownError;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -14,14 +18,14 @@ use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanProcessor as _};
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::catalog::{self, MetricDef, MetricKind};
 use crate::config::{ObsConfig, Protocol, SamplerConfig};
-use crate::export::{ExportStats, QueueProcessor, QueueSettings};
+use crate::export::{ExportStats, QueueProcessor, QueueSettings, SharedProcessor};
 use crate::exporter::BoxedExporter;
 use crate::logging::{LogWriter, ObsFormat, validate_filter};
 use crate::metrics::catalog_limits;
@@ -32,8 +36,8 @@ static PROMETHEUS: OnceLock<MetricsHandle> = OnceLock::new();
 static EXPORT_STATS: OnceLock<Arc<ExportStats>> = OnceLock::new();
 
 /// Why `init` could not install obs. Nothing is half-installed only when the error comes before any
-/// global was set (configuration, catalog and exporter errors).
-#[derive(Debug, thiserror::Error)]
+/// global was set (configuration, catalog and exporter errors). `Debug` prints the message too.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
     /// `init` was already called in this process.
@@ -68,15 +72,11 @@ pub enum InitError {
     Io(#[from] std::io::Error),
 }
 
-/// What `shutdown` could not finish.
-#[derive(Debug, thiserror::Error)]
-#[error("obs shutdown did not complete: {0}")]
-pub struct ShutdownError(String);
-
 /// Keeps obs running. `shutdown` (or drop) flushes pending spans within the configured timeout.
 #[must_use = "dropping the guard shuts tracing down at once"]
 pub struct ObsGuard {
     provider: Option<SdkTracerProvider>,
+    processor: Option<Arc<QueueProcessor>>,
     shutdown_timeout: Duration,
     prometheus: MetricsHandle,
     stats: Arc<ExportStats>,
@@ -106,10 +106,14 @@ impl ObsGuard {
     /// Exports every span ended so far; waits at most 30 s.
     ///
     /// # Errors
-    /// When the export fails or times out.
+    /// A [`ShutdownError`] saying how many spans were lost while it ran (dropped, in failed
+    /// exports, or still being exported when it timed out). They are counted in the metrics too.
     pub fn force_flush(&self) -> Result<(), ShutdownError> {
-        match &self.provider {
-            Some(p) => p.force_flush().map_err(|e| ShutdownError(e.to_string())),
+        match &self.processor {
+            Some(p) => {
+                let before = errors::Before::read(&self.stats);
+                before.finish("flush", &self.stats, p.force_flush())
+            }
             None => Ok(()),
         }
     }
@@ -118,23 +122,33 @@ impl ObsGuard {
     /// Later calls do nothing.
     ///
     /// # Errors
-    /// When pending spans could not be exported in time; they are lost and counted.
+    /// A [`ShutdownError`] when any span pending at the call, or ended during it, was not
+    /// exported: it says how many. They are lost and counted in the metrics. Log it and exit
+    /// normally; see the `service` example.
     pub fn shutdown(&self) -> Result<(), ShutdownError> {
         if self.done.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        match &self.provider {
-            Some(p) => p
-                .shutdown_with_timeout(self.shutdown_timeout)
-                .map_err(|e| ShutdownError(e.to_string())),
+        let before = errors::Before::read(&self.stats);
+        let result = match &self.processor {
+            Some(p) => p.shutdown_with_timeout(self.shutdown_timeout),
             None => Ok(()),
+        };
+        // The processor is stopped already; this marks the provider shut down (spans ended from
+        // now on are not recorded), and its own result says nothing new.
+        if let Some(p) = &self.provider {
+            let _ = p.shutdown_with_timeout(self.shutdown_timeout);
         }
+        before.finish("shutdown", &self.stats, result)
     }
 }
 
 impl Drop for ObsGuard {
     fn drop(&mut self) {
-        let _ = self.shutdown();
+        // Nobody sees the result of a shutdown on drop: say what was lost in the log.
+        if let Err(error) = self.shutdown() {
+            tracing::warn!(target: "obs_core::export", lost_spans = error.lost_spans(), "{error}");
+        }
     }
 }
 
@@ -157,7 +171,10 @@ pub fn export_stats() -> Option<&'static ExportStats> {
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let guard = obs_core::init(obs_core::ObsConfig::from_env()?)?;
 /// tracing::info!("service started");
-/// guard.shutdown()?;
+/// // Spans the collector did not take are lost either way: log it rather than fail the exit.
+/// if let Err(error) = guard.shutdown() {
+///     tracing::warn!(lost_spans = error.lost_spans(), "{error}");
+/// }
 /// # Ok(()) }
 /// ```
 ///
@@ -197,10 +214,12 @@ fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
 
     let stats = Arc::new(ExportStats::default());
     let _ = EXPORT_STATS.set(stats.clone());
+    let mut processor = None;
     let provider = if config.sdk_disabled {
         None
     } else {
-        let obs_sampler = crate::sampler::ObsSampler::new(sampler(config.sampler));
+        let obs_sampler = crate::sampler::ObsSampler::new(sampler(config.sampler))
+            .overriding_parent(config.sampling_overrides_parent);
         crate::trace::set_sampler(obs_sampler.clone());
         let mut builder = SdkTracerProvider::builder()
             .with_sampler(obs_sampler)
@@ -213,12 +232,14 @@ fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
             export_timeout: config.export_timeout,
         };
         if let Some((exporter, runtime)) = exporter {
-            builder = builder.with_span_processor(QueueProcessor::new(
+            let queue = Arc::new(QueueProcessor::new(
                 exporter,
                 runtime,
                 settings,
                 stats.clone(),
             )?);
+            builder = builder.with_span_processor(SharedProcessor(queue.clone()));
+            processor = Some(queue);
         }
         Some(builder.build())
     };
@@ -249,6 +270,7 @@ fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
     }
     Ok(ObsGuard {
         provider,
+        processor,
         shutdown_timeout: config.shutdown_timeout,
         prometheus,
         stats,

@@ -24,7 +24,9 @@
 //!     let total: Result<u64, std::io::Error> =
 //!         instrument(Operation::new("report.build"), async { Ok(42) }).await;
 //!     tracing::info!(total = total?, "report built");
-//!     guard.shutdown()?;
+//!     if let Err(lost) = guard.shutdown() {
+//!         tracing::warn!("{lost}"); // spans the collector did not take; not worth exit code 1
+//!     }
 //!     Ok(())
 //! }
 //! ```

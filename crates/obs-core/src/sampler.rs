@@ -4,6 +4,13 @@
 //! puts a [`SamplingOverride`] in the parent context of the span it opens; the override's ratio then
 //! decides, by trace id, instead of the configured sampler.
 //!
+//! A parent's decision comes first: under a sampled parent (a request that arrived with
+//! `traceparent: …-01`, say) the span is sampled whatever the override says, and under an
+//! unsampled one it is not, so an override never cuts a hole in a caller's trace. The override
+//! decides root spans only, unless
+//! [`ObsConfigBuilder::sampling_overrides_parent`](crate::ObsConfigBuilder::sampling_overrides_parent)
+//! lets it decide every span.
+//!
 //! ```
 //! use obs_core::sampler::SamplingOverride;
 //!
@@ -62,11 +69,22 @@ thread_local! {
 #[derive(Clone, Debug)]
 pub(crate) struct ObsSampler {
     inner: Sampler,
+    /// Whether an override decides spans with a parent too (default: root spans only).
+    override_parent: bool,
 }
 
 impl ObsSampler {
     pub(crate) fn new(inner: Sampler) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            override_parent: false,
+        }
+    }
+
+    /// Lets an override decide spans that have a parent, whatever the parent decided.
+    pub(crate) fn overriding_parent(mut self, override_parent: bool) -> Self {
+        self.override_parent = override_parent;
+        self
     }
 }
 
@@ -93,12 +111,21 @@ impl ShouldSample for ObsSampler {
                 links,
             );
         };
-        let decision = match Sampler::TraceIdRatioBased(ratio.value())
-            .should_sample(None, trace_id, name, span_kind, attributes, links)
-            .decision
-        {
-            SamplingDecision::RecordAndSample => SamplingDecision::RecordAndSample,
-            _ => SamplingDecision::Drop,
+        let parent = parent_context
+            .filter(|cx| cx.has_active_span())
+            .map(|cx| cx.span().span_context().is_sampled())
+            .filter(|_| !self.override_parent);
+        let decision = match parent {
+            // Parent-based first: a caller's sampled trace stays whole, an unsampled one stays off.
+            Some(true) => SamplingDecision::RecordAndSample,
+            Some(false) => SamplingDecision::Drop,
+            None => match Sampler::TraceIdRatioBased(ratio.value())
+                .should_sample(None, trace_id, name, span_kind, attributes, links)
+                .decision
+            {
+                SamplingDecision::RecordAndSample => SamplingDecision::RecordAndSample,
+                _ => SamplingDecision::Drop,
+            },
         };
         let trace_state = parent_context
             .map(|cx| cx.span().span_context().trace_state().clone())
@@ -150,5 +177,53 @@ mod tests {
             "the scope ends"
         );
         assert_eq!(SamplingOverride::ratio(f64::NAN).value(), 0.0);
+    }
+
+    fn remote_parent(sampled: bool) -> Context {
+        use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceState};
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(12345u128),
+            SpanId::from(7u64),
+            flags,
+            true,
+            TraceState::default(),
+        ))
+    }
+
+    #[test]
+    fn a_parent_decides_before_the_override() {
+        let on = ObsSampler::new(Sampler::AlwaysOn);
+        let sampled = remote_parent(true);
+        let unsampled = remote_parent(false);
+        let never = SamplingOverride::ratio(0.0);
+        let always = SamplingOverride::ratio(1.0);
+        assert_eq!(
+            decide(&on, &never.attach_to(&sampled)),
+            SamplingDecision::RecordAndSample,
+            "a sampled caller's trace is not cut"
+        );
+        assert_eq!(
+            never.scope(|| decide(&on, &sampled)),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(
+            decide(&on, &always.attach_to(&unsampled)),
+            SamplingDecision::Drop
+        );
+        let overriding = ObsSampler::new(Sampler::AlwaysOn).overriding_parent(true);
+        assert_eq!(
+            decide(&overriding, &never.attach_to(&sampled)),
+            SamplingDecision::Drop,
+            "opted in: the override wins"
+        );
+        assert_eq!(
+            decide(&overriding, &always.attach_to(&unsampled)),
+            SamplingDecision::RecordAndSample
+        );
     }
 }

@@ -242,6 +242,8 @@ fn all(c: &mut Criterion) {
             .span_exporter(Discard)
             .span_queue_size(65_536)
             .log_filter("error")
+            // The requests carry sampled traceparents; the layer's ratio decides anyway.
+            .sampling_overrides_parent(true)
             .build(),
     )
     .expect("init");

@@ -19,8 +19,10 @@ mod host;
 mod method;
 mod recent;
 pub mod server;
+mod signal;
 #[cfg(feature = "ws")]
 pub mod ws;
 
 pub use client::ClientLayer;
 pub use server::{CorrelationId, HttpLayer, ObsUser, RequestId};
+pub use signal::shutdown_signal;

@@ -167,3 +167,34 @@ fn blank_variables_count_as_unset() {
     assert_eq!(c.endpoint(), None);
     assert_eq!(c.log_format(), LogFormat::Text);
 }
+
+#[test]
+fn batch_span_processor_variables() {
+    let c = from(&[
+        ("OTEL_BSP_SCHEDULE_DELAY", "30000"),
+        ("OTEL_BSP_EXPORT_TIMEOUT", "2500"),
+        ("OTEL_BSP_MAX_QUEUE_SIZE", "4096"),
+        ("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "256"),
+    ])
+    .unwrap();
+    assert_eq!(c.export_interval, Duration::from_secs(30));
+    assert_eq!(c.export_timeout, Duration::from_millis(2500));
+    assert_eq!((c.span_queue_size, c.export_batch_size), (4096, 256));
+    for bad in ["0", "-1", "soon", "1.5"] {
+        let err = from(&[("OTEL_BSP_SCHEDULE_DELAY", bad)]).unwrap_err();
+        assert_eq!(err.variable, "OTEL_BSP_SCHEDULE_DELAY", "{bad}");
+    }
+}
+
+#[test]
+fn errors_print_their_message_under_debug_too() {
+    // `main` returning `Result<(), Box<dyn Error>>` prints the error with `Debug`.
+    let err: Box<dyn std::error::Error> =
+        Box::new(from(&[("OTEL_TRACES_SAMPLER", "sometimes")]).unwrap_err());
+    let printed = format!("{err:?}");
+    assert!(
+        printed.starts_with(r#"invalid value "sometimes" for OTEL_TRACES_SAMPLER: expected "#),
+        "{printed}"
+    );
+    assert_eq!(printed, err.to_string());
+}

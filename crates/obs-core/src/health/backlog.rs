@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{CheckError, CheckFuture, ReadinessCheck};
 use crate::ExportStats;
 
-/// Fails while the span export queue is nearly full, or when spans were dropped since the previous
-/// check (for the first check: since `init`).
+/// Fails while the span export queue is nearly full, or when spans were dropped or lost in failed
+/// exports since the previous check (for the first check: since `init`).
 ///
 /// A full queue means the collector is slow or unreachable: the process still serves requests, but
-/// its traces are being lost, which an orchestrator should see. The check only reads counters that
-/// the span processor keeps anyway. It passes when `init` was not called or no exporter is
-/// configured.
+/// its traces are being lost. Failing readiness for that takes every replica out at once when the
+/// collector is down, so obs-http's admin router only reports this check's result in `/readyz`
+/// unless told to let it decide (`AdminRouter::with_exporter_check`). The check only reads
+/// counters that the span processor keeps anyway. It passes when `init` was not called or no
+/// exporter is configured.
 ///
 /// ```
 /// use obs_core::health::{ExporterBacklogCheck, ReadinessCheck};
@@ -29,6 +31,7 @@ pub struct ExporterBacklogCheck {
     stats: Option<Arc<ExportStats>>,
     max_fill: f64,
     seen_dropped: AtomicU64,
+    seen_failed: AtomicU64,
 }
 
 impl ExporterBacklogCheck {
@@ -38,6 +41,7 @@ impl ExporterBacklogCheck {
             stats: None,
             max_fill: 0.9,
             seen_dropped: AtomicU64::new(0),
+            seen_failed: AtomicU64::new(0),
         }
     }
 
@@ -71,6 +75,17 @@ impl ExporterBacklogCheck {
                 "{} spans dropped since the previous check: the span export queue was full \
                  (the collector is slow or unreachable)",
                 dropped - before
+            )));
+        }
+        // A collector that refuses connections fails every export at once: the queue stays
+        // empty, and only this counter shows that nothing arrives.
+        let failed = stats.failed_spans();
+        let before = self.seen_failed.swap(failed, Ordering::Relaxed);
+        if failed > before {
+            return Err(CheckError::new(format!(
+                "{} spans lost in failed exports since the previous check \
+                 (the collector is unreachable or refuses them)",
+                failed - before
             )));
         }
         let (len, capacity) = (stats.queue_len(), stats.queue_capacity());
@@ -169,6 +184,19 @@ mod tests {
         assert_eq!(run(&check), Ok(()), "the same drops are not reported twice");
         stats.dropped.fetch_add(1, Ordering::Relaxed);
         assert!(run(&check).unwrap_err().message().starts_with("1 spans"));
+    }
+
+    #[test]
+    fn fails_once_per_batch_of_failed_exports() {
+        let (stats, _tx) = stats_with_queue(10);
+        let check = ExporterBacklogCheck::with_stats(stats.clone());
+        stats.failed_spans.fetch_add(5, Ordering::Relaxed);
+        let err = run(&check).unwrap_err();
+        assert!(
+            err.message().starts_with("5 spans lost in failed exports"),
+            "{err}"
+        );
+        assert_eq!(run(&check), Ok(()));
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod export;
 mod logs;
 mod metrics;
 mod op;
+mod shutdown;
 mod start;
 
 use obs_core::{ObsConfig, ObsConfigBuilder, ObsGuard};

@@ -7,13 +7,19 @@
 //! | `GET /metrics` | the Prometheus text exposition ([`PROMETHEUS_CONTENT_TYPE`]) |
 //! | `GET /metrics/json` | `{"timestamp", "counters", "gauges", "histograms"}`, from the same rendering |
 //! | `GET /healthz` | `200 ok` while the process runs |
-//! | `GET /readyz` | `200 {"status":"ready"}` or `503 {"status":"not_ready","failed_check","error"}` |
+//! | `GET /readyz` | `200 {"status":"ready","info"}` or `503 {"status":"not_ready","failed_check","error","info"}` |
 //! | `GET /debug/pprof/profile` | a CPU profile, only with the `pprof` feature and `AdminRouter::with_pprof` |
 //!
 //! Both metrics routes answer `503` until `obs_core::init` installed the recorder. `/readyz` runs
 //! every [`ReadinessCheck`] concurrently, each bounded by its own timeout; a check that fails,
-//! times out or panics makes the process not ready. [`ExporterBacklogCheck`] is registered unless
-//! [`AdminRouter::without_exporter_check`] is called.
+//! times out or panics makes the process not ready.
+//!
+//! The span exporter's state does not decide readiness by default: when the trace collector is
+//! down, every replica would report not ready at once and a load balancer would take the whole
+//! fleet out, while the service itself works. [`ExporterBacklogCheck`] runs on every `/readyz` as
+//! information, `"info": {"exporter_backlog": {"ok": false, "message": "…"}}`, and the lost spans
+//! are counted in `/metrics` (`obs_spans_dropped_total`, `obs_span_export_failures_total`).
+//! [`AdminRouter::with_exporter_check`] makes it a readiness check instead.
 //!
 //! In `/metrics/json` a series is keyed `name|k=v,k2=v2` (just `name` without labels); a histogram
 //! is `{"count", "sum", "buckets": {"<le>": cumulative count}}` with its real bucket bounds.
@@ -66,18 +72,19 @@ pub use self::serve::{AdminServer, serve};
 #[must_use = "call `build` to get the router"]
 pub struct AdminRouter {
     checks: Vec<Arc<dyn ReadinessCheck>>,
+    /// Whether [`ExporterBacklogCheck`] decides readiness; otherwise it is reported as information.
     exporter_check: bool,
     #[cfg(feature = "pprof")]
     pprof: bool,
 }
 
 impl AdminRouter {
-    /// The metrics, health and readiness routes, with the exporter backlog check and without
-    /// profiling.
+    /// The metrics, health and readiness routes, with the exporter backlog reported in `/readyz`
+    /// but not deciding it, and without profiling.
     pub fn new() -> Self {
         Self {
             checks: Vec::new(),
-            exporter_check: true,
+            exporter_check: false,
             #[cfg(feature = "pprof")]
             pprof: false,
         }
@@ -95,10 +102,13 @@ impl AdminRouter {
         self
     }
 
-    /// Leaves [`ExporterBacklogCheck`] out of `/readyz`, for services whose readiness should not
-    /// depend on the trace collector.
-    pub fn without_exporter_check(mut self) -> Self {
-        self.exporter_check = false;
+    /// Makes [`ExporterBacklogCheck`] a readiness check: `/readyz` fails while the span export
+    /// queue is nearly full or drops spans.
+    ///
+    /// Off by default. A collector outage then makes every replica unready at once, so turn it on
+    /// only where losing traces must take the process out of rotation.
+    pub fn with_exporter_check(mut self) -> Self {
+        self.exporter_check = true;
         self
     }
 
@@ -121,15 +131,25 @@ impl AdminRouter {
     /// The router.
     pub fn build(self) -> Router {
         let mut checks = self.checks;
-        if self.exporter_check {
-            checks.push(Arc::new(ExporterBacklogCheck::new()));
-        }
-        let checks: ready::Checks = checks.into();
+        let backlog: Arc<dyn ReadinessCheck> = Arc::new(ExporterBacklogCheck::new());
+        let info = if self.exporter_check {
+            checks.push(backlog);
+            Vec::new()
+        } else {
+            vec![backlog]
+        };
+        let readiness = Arc::new(ready::Readiness {
+            checks: checks.into(),
+            info: info.into(),
+        });
         let router = Router::new()
             .route("/metrics", get(metrics::text))
             .route("/metrics/json", get(metrics::json))
             .route("/healthz", get(ready::healthz))
-            .route("/readyz", get(move || ready::readyz(Arc::clone(&checks))));
+            .route(
+                "/readyz",
+                get(move || ready::readyz(Arc::clone(&readiness))),
+            );
         #[cfg(feature = "pprof")]
         let router = if self.pprof {
             router.route("/debug/pprof/profile", get(pprof::profile))

@@ -16,23 +16,47 @@ use tokio::time::Instant;
 /// The registered checks, shared by every `/readyz` request.
 pub(crate) type Checks = Arc<[Arc<dyn ReadinessCheck>]>;
 
+/// What `/readyz` runs: checks that decide readiness, and checks reported as information only.
+pub(crate) struct Readiness {
+    pub(crate) checks: Checks,
+    pub(crate) info: Checks,
+}
+
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-pub(crate) async fn readyz(checks: Checks) -> Response {
-    match run_checks(&checks).await {
-        Ok(()) => Json(json!({"status": "ready"})).into_response(),
+pub(crate) async fn readyz(readiness: Arc<Readiness>) -> Response {
+    let (result, info) = tokio::join!(run_checks(&readiness.checks), run_info(&readiness.info));
+    match result {
+        Ok(()) => Json(json!({"status": "ready", "info": info})).into_response(),
         Err((name, error)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({
                 "status": "not_ready",
                 "failed_check": name,
                 "error": error.message(),
+                "info": info,
             })),
         )
             .into_response(),
     }
+}
+
+/// Runs the informational checks, one after the other (they are cheap), each as a readiness
+/// check would run: `{"name": {"ok": true}}` or `{"name": {"ok": false, "message": "…"}}`.
+async fn run_info(
+    checks: &[Arc<dyn ReadinessCheck>],
+) -> serde_json::Map<String, serde_json::Value> {
+    let mut info = serde_json::Map::new();
+    for check in checks {
+        let entry = match run_checks(std::slice::from_ref(check)).await {
+            Ok(()) => json!({"ok": true}),
+            Err((_, error)) => json!({"ok": false, "message": error.message()}),
+        };
+        info.insert(check.name().into_owned(), entry);
+    }
+    info
 }
 
 /// Aborts the check's task when `/readyz` no longer waits for it (answered, or the client left).

@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod collector;
 mod hop;
 mod server;
 mod traceresponse;
