@@ -1,5 +1,6 @@
 //! [`HttpLayer`]: the server layer and its builder.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::HeaderName;
@@ -24,6 +25,7 @@ pub struct RequestHead<'a> {
 }
 
 type Sampler = Arc<dyn Fn(&RequestHead<'_>) -> Option<f64> + Send + Sync>;
+type RouteFn = Arc<dyn Fn(&RequestHead<'_>) -> Option<Cow<'static, str>> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -40,6 +42,7 @@ pub(crate) struct Config {
     pub(crate) user: Option<UserReader>,
     pub(crate) role_sampling: Vec<(String, f64)>,
     pub(crate) sampler: Option<Sampler>,
+    pub(crate) route: Option<RouteFn>,
     pub(crate) handles: Arc<HandleCache>,
 }
 
@@ -90,6 +93,7 @@ impl HttpLayer {
                 user: None,
                 role_sampling: Vec::new(),
                 sampler: None,
+                route: None,
                 handles: Arc::default(),
             }),
         }
@@ -181,6 +185,30 @@ impl HttpLayer {
         sampler: impl Fn(&RequestHead<'_>) -> Option<f64> + Send + Sync + 'static,
     ) -> Self {
         self.edit(|c| c.sampler = Some(Arc::new(sampler)))
+    }
+
+    /// The route of a request that axum did not route (plain hyper, another tower router), for
+    /// the span name, `http.route` and the `route` label; `None` leaves it `unmatched`.
+    ///
+    /// Asked only when the request has no axum `MatchedPath` and no
+    /// [`Route`](crate::server::Route) extension. Return templates (`/users/{id}`), never raw
+    /// paths: each distinct route is a metric series and an interned span name.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use obs_http::HttpLayer;
+    ///
+    /// let layer = HttpLayer::new().route_with(|head| match head.uri.path() {
+    ///     "/health" => Some(Cow::Borrowed("/health")),
+    ///     path if path.starts_with("/users/") => Some(Cow::Borrowed("/users/{id}")),
+    ///     _ => None,
+    /// });
+    /// ```
+    pub fn route_with(
+        self,
+        route: impl Fn(&RequestHead<'_>) -> Option<Cow<'static, str>> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|c| c.route = Some(Arc::new(route)))
     }
 }
 

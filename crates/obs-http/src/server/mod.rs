@@ -20,7 +20,11 @@
 //! Headers are recorded only from an allow-list ([`HttpLayer::record_request_header`]), redacted
 //! even then; bodies only with the opt-in [`BodyCaptureLayer`], size-capped and redacted.
 //!
-//! Add it with `Router::layer`, so the route template is known:
+//! Add it with `Router::layer`, so the route template is known. Merged with the
+//! [admin router](crate::admin), either order counts requests that match no route (see there for
+//! which settings apply to them). A server that does not route with axum (plain hyper, another
+//! tower router) gives the route with a [`Route`] request extension or
+//! [`HttpLayer::route_with`]; without one, its requests are all `unmatched`.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -37,9 +41,11 @@ mod future;
 mod handles;
 mod layer;
 mod request_id;
+mod route;
 mod scan;
 mod service;
 mod state;
+mod unmatched;
 mod user;
 
 /// The route label of requests that matched no route.
@@ -49,5 +55,7 @@ pub use capture::{BodyCapture, BodyCaptureLayer, CaptureBody, CaptureFuture};
 pub use future::ResponseFuture;
 pub use layer::{HttpLayer, RequestHead};
 pub use request_id::{CorrelationId, MAX_ID_LEN, RequestId, X_CORRELATION_ID, X_REQUEST_ID};
+pub use route::Route;
 pub use service::HttpService;
+pub(crate) use unmatched::UnmatchedLayer;
 pub use user::ObsUser;

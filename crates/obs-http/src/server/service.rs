@@ -1,5 +1,6 @@
 //! [`HttpService`]: opens the request's span and ids, then calls the inner service.
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
@@ -14,11 +15,13 @@ use tower_service::Service;
 
 use super::attributes;
 use super::future::{Ids, ResponseFuture};
-use super::handles::{RouteSlot, method_label};
+use super::handles::{Resolved, RouteSlot, method_label};
 use super::layer::{Config, RequestHead};
 use super::request_id::{self, CorrelationId, RequestId};
+use super::route;
 use super::scan::Found;
 use super::state::RequestState;
+use super::unmatched::SeenUnmatched;
 
 /// The service [`crate::HttpLayer`] wraps around the application.
 ///
@@ -103,9 +106,16 @@ where
 
         let tracer = obs_core::trace::tracer().filter(|_| want_span);
         let matched = req.extensions().get::<MatchedPath>();
-        let has_route = matched.is_some();
-        let resolved = (want_metrics || tracer.is_some())
-            .then(|| self.shared.slot.resolve(&config.handles, method, matched));
+        // axum's route first; else the application's, for routers axum does not run.
+        let supplied = matched
+            .is_none()
+            .then(|| route::supplied(config, &req))
+            .flatten();
+        let has_route = matched.is_some() || supplied.is_some();
+        let resolved = (want_metrics || tracer.is_some()).then(|| match &supplied {
+            Some(route) => Resolved::Owned(config.handles.get(method, route)),
+            None => self.shared.slot.resolve(&config.handles, method, matched),
+        });
         let handles = resolved.as_ref().and_then(|r| self.shared.slot.handles(r));
         let mut recording = false;
         if tracer.is_some() {
@@ -134,7 +144,7 @@ where
                 )
             };
             let start_span = || {
-                let name = handles.map_or("HTTP", |h| h.span_name);
+                let name = handles.map_or(Cow::Borrowed("HTTP"), |h| h.span_name());
                 obs_core::trace::start_span(&base, name, SpanKind::Server, request_attributes)
             };
             // The override is scoped to this thread while the span starts: no Context allocation.
@@ -172,6 +182,11 @@ where
             }),
         };
 
+        if !has_route {
+            // An unmatched request is this layer's: the admin router's fallback must not count it
+            // again (see `unmatched`). Matched requests, the hot path, carry no marker.
+            req.extensions_mut().insert(SeenUnmatched);
+        }
         let called = {
             let _attached = state.cx.as_ref().map(|cx| cx.clone().attach());
             catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
