@@ -23,4 +23,4 @@ pub mod server;
 pub mod ws;
 
 pub use client::ClientLayer;
-pub use server::{CorrelationId, HttpLayer, ObsUser, RequestId};
+pub use server::{CorrelationId, HttpLayer, ObsUser, RequestId, RequestSpan};

@@ -17,6 +17,8 @@
 //!   known length, as a buffered `String` or JSON body is: the server writes it with the head;
 //! - answers a panicking handler with a 500 and records the panic on the span.
 //!
+//! Handlers add their own attributes (tenant, plan) to the request's span with [`RequestSpan`].
+//!
 //! Headers are recorded only from an allow-list ([`HttpLayer::record_request_header`]), redacted
 //! even then; bodies only with the opt-in [`BodyCaptureLayer`], size-capped and redacted.
 //!
@@ -44,6 +46,7 @@ mod request_id;
 mod route;
 mod scan;
 mod service;
+mod span;
 mod state;
 mod unmatched;
 mod user;
@@ -57,5 +60,6 @@ pub use layer::{HttpLayer, RequestHead};
 pub use request_id::{CorrelationId, MAX_ID_LEN, RequestId, X_CORRELATION_ID, X_REQUEST_ID};
 pub use route::Route;
 pub use service::HttpService;
+pub use span::RequestSpan;
 pub(crate) use unmatched::UnmatchedLayer;
 pub use user::ObsUser;

@@ -20,6 +20,7 @@ use super::layer::{Config, RequestHead};
 use super::request_id::{self, CorrelationId, RequestId};
 use super::route;
 use super::scan::Found;
+use super::span::ServerSpan;
 use super::state::RequestState;
 use super::unmatched::SeenUnmatched;
 
@@ -155,7 +156,13 @@ where
             parent = Some(match started {
                 Some(started) => {
                     recording = started.recording;
-                    started.cx
+                    if recording {
+                        // For `RequestSpan`, also from inside the application's own spans.
+                        let server = ServerSpan(started.cx.clone());
+                        started.cx.with_value(server)
+                    } else {
+                        started.cx
+                    }
                 }
                 None => base,
             });

@@ -268,3 +268,50 @@ fn a_plain_hyper_server_gets_routes_from_an_extractor_or_an_extension() {
         },
     );
 }
+
+#[test]
+fn handlers_set_attributes_on_the_request_span() {
+    isolated(
+        "routes::handlers_set_attributes_on_the_request_span",
+        || {
+            use obs_http::RequestSpan;
+            use tracing::Instrument as _;
+            let h = Harness::new(|b| b);
+            let app = Router::new()
+                .route(
+                    "/orders",
+                    get(|span: RequestSpan| async move {
+                        assert!(span.is_recording());
+                        span.set_attribute("tenant", "acme");
+                        span.set_attribute("plan.seats", 25);
+                        // From inside the application's own span, the request's span still.
+                        async {
+                            RequestSpan::current().set_attribute("cache.hit", true);
+                        }
+                        .instrument(tracing::info_span!("lookup"))
+                        .await;
+                        "ok"
+                    }),
+                )
+                .layer(HttpLayer::new());
+            let addr = h.serve(app);
+            h.runtime.block_on(send(
+                &client(),
+                Request::get(format!("http://{addr}/orders"))
+                    .body(Body::empty())
+                    .unwrap(),
+            ));
+            // Outside a request: a no-op.
+            RequestSpan::current().set_attribute("tenant", "nobody");
+            assert!(!RequestSpan::current().is_recording());
+            h.flush();
+            let spans = h.receiver.wait_for(WAIT, |s| s.len() >= 2);
+            let server = spans.iter().find(|s| s.name == "GET /orders").unwrap();
+            assert_eq!(server.attr("tenant"), Some("acme"));
+            assert_eq!(server.attr("plan.seats"), Some("25"));
+            assert_eq!(server.attr("cache.hit"), Some("true"));
+            let lookup = spans.iter().find(|s| s.name == "lookup").unwrap();
+            assert!(lookup.attr("cache.hit").is_none());
+        },
+    );
+}
