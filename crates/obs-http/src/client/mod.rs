@@ -12,6 +12,12 @@
 //!   the future is dropped first); a status from 400 on or a failure marks the span as an error;
 //! - injects the span's context (`traceparent`, `tracestate`, `baggage`) into the request headers
 //!   with the global propagator, so every call carries its own span id in the caller's trace;
+//! - sends the correlation id of the request being handled (the one [`HttpLayer`](crate::HttpLayer)
+//!   put in the context: the caller's `x-correlation-id`, or the request id) as the
+//!   `x-correlation-id` header, unless the request has one, so that the next service logs the same
+//!   id. It is a plain header, not W3C baggage: `HttpLayer` reads it back, and baggage stays the
+//!   application's. [`ClientLayer::with_propagation(false)`](ClientLayer::with_propagation) sends
+//!   neither;
 //! - records `http_client_request_duration_ms{method,server,code_class}` until the response head
 //!   arrives; `code_class` is `2xx`..`5xx`, or `error` when the call failed or was cancelled.
 //!

@@ -92,9 +92,15 @@ where
             .as_ref()
             .filter(|_| config.propagation)
             .map(|found| found.context(req.headers()));
-        let correlation = ids
-            .as_ref()
-            .and_then(|(_, c)| obs_core::trace::CorrelationId::from_header(c));
+        // Log lines carry the request id too when the caller's correlation id is another.
+        let correlation = ids.as_ref().and_then(|(r, c)| {
+            let id = obs_core::trace::CorrelationId::from_header(c)?;
+            Some(if r == c {
+                id
+            } else {
+                id.with_request_id(r.clone())
+            })
+        });
         if let Some(id) = &correlation {
             let cx = parent.take().unwrap_or_default();
             parent = Some(id.clone().attach_to(&cx));

@@ -3,6 +3,7 @@
 
 mod admin;
 mod client;
+mod correlation;
 mod hop;
 mod routes;
 mod server;
