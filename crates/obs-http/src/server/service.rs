@@ -21,7 +21,7 @@ use super::request_id::{self, CorrelationId, RequestId};
 use super::route;
 use super::scan::Found;
 use super::span::ServerSpan;
-use super::state::RequestState;
+use super::state::{Access, RequestState};
 use super::unmatched::SeenUnmatched;
 
 /// The service [`crate::HttpLayer`] wraps around the application.
@@ -78,6 +78,7 @@ where
         let path = req.uri().path();
         let want_span = config.spans && !config.skip_spans.iter().any(|p| p == path);
         let want_metrics = config.metrics && !config.skip_metrics.iter().any(|p| p == path);
+        let want_access = config.access_log && !config.skip_access_log.iter().any(|p| p == path);
         let method = method_label(req.method());
         // One pass over the headers for everything read below, unless only metrics are on.
         let found = (config.request_ids || config.propagation || want_span)
@@ -119,7 +120,7 @@ where
             .then(|| route::supplied(config, &req))
             .flatten();
         let has_route = matched.is_some() || supplied.is_some();
-        let resolved = (want_metrics || tracer.is_some()).then(|| match &supplied {
+        let resolved = (want_metrics || want_access || tracer.is_some()).then(|| match &supplied {
             Some(route) => Resolved::Owned(config.handles.get(method, route)),
             None => self.shared.slot.resolve(&config.handles, method, matched),
         });
@@ -174,6 +175,16 @@ where
             });
         }
 
+        let access = want_access
+            .then(|| {
+                handles.map(|h| {
+                    Box::new(Access {
+                        method,
+                        route: h.route().clone(),
+                    })
+                })
+            })
+            .flatten();
         let resolved = resolved.filter(|_| want_metrics);
         let state = RequestState::new(
             parent,
@@ -182,6 +193,7 @@ where
             resolved,
             self.shared.clone(),
             request_size,
+            access,
         );
         let ids = Ids {
             // Only a span of ours may be named on the response, never the caller's.
