@@ -46,6 +46,6 @@ impl<S> Layer<S> for ClientLayer {
     type Service = Client<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Client::new(inner, self.propagate)
+        Client::wrap(inner, self.propagate)
     }
 }

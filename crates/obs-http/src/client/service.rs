@@ -26,7 +26,7 @@ pub struct Client<S> {
 }
 
 impl<S> Client<S> {
-    pub(crate) fn new(inner: S, propagate: bool) -> Self {
+    pub(crate) fn wrap(inner: S, propagate: bool) -> Self {
         Self { inner, propagate }
     }
 
