@@ -1,11 +1,13 @@
 //! [`HttpLayer`]: the server layer and its builder.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use http::HeaderName;
 use tower_layer::Layer;
 
+use super::body::{AxumBody, InnerBody};
 use super::handles::HandleCache;
 use super::service::HttpService;
 use super::user::{ObsUser, UserReader, reader};
@@ -50,12 +52,25 @@ pub(crate) struct Config {
 
 /// The server layer: one span, the HTTP metrics, request and correlation ids and W3C propagation
 /// for every request. See the [module docs](crate::server) for what it records.
-#[derive(Clone)]
-pub struct HttpLayer {
+///
+/// `K` is the response body type of its service: axum's `Body` by default ([`AxumBody`]), the
+/// inner service's own body type in a [`ResponseBody`](super::ResponseBody) with
+/// [`HttpLayer::inner_body`] ([`InnerBody`](super::InnerBody)).
+pub struct HttpLayer<K = AxumBody> {
     config: Arc<Config>,
+    kind: PhantomData<fn() -> K>,
 }
 
-impl std::fmt::Debug for HttpLayer {
+impl<K> Clone for HttpLayer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for HttpLayer<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpLayer")
             .field("spans", &self.config.spans)
@@ -101,9 +116,12 @@ impl HttpLayer {
                 skip_access_log: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
                 handles: Arc::default(),
             }),
+            kind: PhantomData,
         }
     }
+}
 
+impl<K> HttpLayer<K> {
     fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(Arc::make_mut(&mut self.config));
         self
@@ -209,6 +227,29 @@ impl HttpLayer {
         self.edit(|c| c.sampler = Some(Arc::new(sampler)))
     }
 
+    /// Responses keep the inner service's body type, in a [`ResponseBody`](super::ResponseBody)
+    /// that counts it, instead of axum's `Body`: for plain hyper and other tower servers, whose
+    /// bodies then are never boxed. axum users keep the default: `Router::layer` boxes any other
+    /// body type into its own.
+    ///
+    /// ```
+    /// use obs_http::server::ResponseBody;
+    /// use tower::{Layer, service_fn};
+    ///
+    /// let app = service_fn(|_: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+    /// });
+    /// let service = obs_http::HttpLayer::new().inner_body().layer(app);
+    /// # fn check<S: tower::Service<http::Request<String>, Response = http::Response<ResponseBody<String>>>>(_: S) {}
+    /// # check(service);
+    /// ```
+    pub fn inner_body(self) -> HttpLayer<InnerBody> {
+        HttpLayer {
+            config: self.config,
+            kind: PhantomData,
+        }
+    }
+
     /// The route of a request that axum did not route (plain hyper, another tower router), for
     /// the span name, `http.route` and the `route` label; `None` leaves it `unmatched`.
     ///
@@ -234,8 +275,8 @@ impl HttpLayer {
     }
 }
 
-impl<S> Layer<S> for HttpLayer {
-    type Service = HttpService<S>;
+impl<S, K> Layer<S> for HttpLayer<K> {
+    type Service = HttpService<S, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
         HttpService::new(inner, self.config.clone())

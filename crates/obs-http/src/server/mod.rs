@@ -54,6 +54,7 @@ mod user;
 /// The route label of requests that matched no route.
 pub(crate) const UNMATCHED: &str = "unmatched";
 
+pub use body::{AxumBody, BodyKind, InnerBody, ResponseBody};
 pub use capture::{BodyCapture, BodyCaptureLayer, CaptureBody, CaptureFuture};
 pub use future::ResponseFuture;
 pub use layer::{HttpLayer, RequestHead};

@@ -1,12 +1,12 @@
 //! [`HttpService`]: opens the request's span and ids, then calls the inner service.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
 use obs_core::sampler::SamplingOverride;
@@ -14,6 +14,7 @@ use opentelemetry::trace::SpanKind;
 use tower_service::Service;
 
 use super::attributes;
+use super::body::{AxumBody, BodyKind};
 use super::future::{Ids, ResponseFuture};
 use super::handles::{Resolved, RouteSlot, method_label};
 use super::layer::{Config, RequestHead};
@@ -26,14 +27,26 @@ use super::unmatched::SeenUnmatched;
 
 /// The service [`crate::HttpLayer`] wraps around the application.
 ///
-/// Its responses carry axum's [`Body`]. A small body of known length (a buffered `String`, JSON,
+/// Its responses carry axum's `Body` ([`AxumBody`], the default), or with
+/// [`HttpLayer::inner_body`](crate::HttpLayer::inner_body) a [`ResponseBody`](super::ResponseBody)
+/// around the inner service's own body ([`InnerBody`](super::InnerBody)). A small body of known length (a buffered `String`, JSON,
 /// an empty body) passes unchanged and the request's span and metrics finish with the response
 /// head, unless a [`crate::server::BodyCaptureLayer`] records the bodies on the span; any other
 /// body is counted as it is read and the request finishes when it ends or is dropped.
-#[derive(Clone)]
-pub struct HttpService<S> {
+pub struct HttpService<S, K = AxumBody> {
     inner: S,
     shared: Arc<Shared>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<S: Clone, K> Clone for HttpService<S, K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
 }
 
 /// What the clones of one wrapped service share: the layer's configuration and the route slot.
@@ -42,31 +55,33 @@ pub(crate) struct Shared {
     pub(crate) slot: RouteSlot,
 }
 
-impl<S> std::fmt::Debug for HttpService<S> {
+impl<S, K> std::fmt::Debug for HttpService<S, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpService").finish_non_exhaustive()
     }
 }
 
-impl<S> HttpService<S> {
+impl<S, K> HttpService<S, K> {
     pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
         let slot = RouteSlot::new();
         Self {
             inner,
             shared: Arc::new(Shared { config, slot }),
+            kind: PhantomData,
         }
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for HttpService<S>
+impl<S, ReqB, ResB, K> Service<Request<ReqB>> for HttpService<S, K>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResB::Error: Into<axum::BoxError>,
+    K: BodyKind,
 {
-    type Response = Response<Body>;
+    type Response = Response<K::Body<ResB>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, K>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -253,11 +268,4 @@ fn sampling_override<B>(
         .iter()
         .find(|(r, _)| r == role)
         .map(|(_, ratio)| *ratio)
-}
-
-/// Builds the 500 answered for a panicking handler.
-pub(crate) fn panic_response() -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    response
 }

@@ -193,6 +193,7 @@ fn a_plain_hyper_server_gets_routes_from_an_extractor_or_an_extension() {
             // A hand-written router behind the layer, as a plain hyper service has.
             let app = tower::service_fn(|req: Request<hyper::body::Incoming>| async move {
                 let (status, body) = match req.uri().path() {
+                    "/panic" => panic!("handler exploded"),
                     p if p.starts_with("/users/") => (StatusCode::OK, "user"),
                     "/static" => (StatusCode::OK, "static"),
                     _ => (StatusCode::NOT_FOUND, "none"),
@@ -209,13 +210,27 @@ fn a_plain_hyper_server_gets_routes_from_an_extractor_or_an_extension() {
                     }
                     req
                 })
-                .layer(HttpLayer::new().route_with(|head| {
-                    head.uri
-                        .path()
-                        .starts_with("/users/")
-                        .then_some(Cow::Borrowed("/users/{id}"))
-                }))
+                .layer(
+                    HttpLayer::new()
+                        .route_with(|head| {
+                            head.uri
+                                .path()
+                                .starts_with("/users/")
+                                .then_some(Cow::Borrowed("/users/{id}"))
+                        })
+                        // Responses keep the service's own body type: nothing is boxed.
+                        .inner_body(),
+                )
                 .service(app);
+            fn keeps_the_body_type<S>(_: &S)
+            where
+                S: tower::Service<
+                        Request<hyper::body::Incoming>,
+                        Response = http::Response<obs_http::server::ResponseBody<String>>,
+                    >,
+            {
+            }
+            keeps_the_body_type(&service);
             let addr = h.runtime.block_on(async {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
@@ -234,6 +249,17 @@ fn a_plain_hyper_server_gets_routes_from_an_extractor_or_an_extension() {
             });
             let c = client();
             h.runtime.block_on(async {
+                let (parts, body) = send(
+                    &c,
+                    Request::get(format!("http://{addr}/panic"))
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await;
+                assert_eq!(
+                    (parts.status, body.as_str()),
+                    (StatusCode::INTERNAL_SERVER_ERROR, "")
+                );
                 for path in ["/users/1", "/users/2", "/static", "/other"] {
                     send(
                         &c,
@@ -254,8 +280,9 @@ fn a_plain_hyper_server_gets_routes_from_an_extractor_or_an_extension() {
             assert_eq!(count("/users/{id}", "2xx"), Some(2.0));
             assert_eq!(count("/static", "2xx"), Some(1.0));
             assert_eq!(count("unmatched", "4xx"), Some(1.0));
+            assert_eq!(count("unmatched", "5xx"), Some(1.0), "the panic");
             h.flush();
-            let spans = h.receiver.wait_for(WAIT, |s| s.len() >= 4);
+            let spans = h.receiver.wait_for(WAIT, |s| s.len() >= 5);
             let users: Vec<_> = spans
                 .iter()
                 .filter(|s| s.name == "GET /users/{id}")
