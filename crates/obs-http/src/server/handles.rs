@@ -165,6 +165,10 @@ impl Equivalent<Key> for KeyRef<'_> {
     }
 }
 
+/// How many (method, route) pairs one layer keeps handles for. A router's templates are far
+/// fewer; the bound only matters for a route extractor that returns raw paths.
+const MAX_ROUTES: usize = 1_024;
+
 /// The per-layer cache. Routes are templates and methods are normalized, so it stays small.
 #[derive(Default)]
 pub(crate) struct HandleCache {
@@ -185,6 +189,10 @@ impl HandleCache {
         }
         let route: Arc<str> = Arc::from(route);
         let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        if routes.len() >= MAX_ROUTES {
+            // An extractor that returns raw paths: resolved per request, never kept.
+            return Arc::new(RouteHandles::new(method, route));
+        }
         routes
             .entry(Key {
                 method,
@@ -322,5 +330,13 @@ mod tests {
         // The one new name (`POST ...`), and at most the two another test of this file interns
         // meanwhile: no growth with the number of layers.
         assert!(interned_count() <= before + 3, "{}", interned_count());
+
+        // Raw paths from a route extractor: the cache and the intern table stay bounded.
+        let bounded = HandleCache::default();
+        for i in 0..MAX_ROUTES + 10 {
+            bounded.get("GET", &format!("/raw/{i}"));
+        }
+        assert_eq!(bounded.routes.read().unwrap().len(), MAX_ROUTES);
+        assert!(interned_count() <= MAX_INTERNED);
     }
 }

@@ -18,6 +18,7 @@
 //! - answers a panicking handler with a 500 and records the panic on the span.
 //!
 //! Handlers add their own attributes (tenant, plan) to the request's span with [`RequestSpan`].
+//! [`HttpLayer::access_log`] adds one log line per request (off by default).
 //!
 //! Headers are recorded only from an allow-list ([`HttpLayer::record_request_header`]), redacted
 //! even then; bodies only with the opt-in [`BodyCaptureLayer`], size-capped and redacted.

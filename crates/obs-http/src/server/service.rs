@@ -29,10 +29,11 @@ use super::unmatched::SeenUnmatched;
 ///
 /// Its responses carry axum's `Body` ([`AxumBody`], the default), or with
 /// [`HttpLayer::inner_body`](crate::HttpLayer::inner_body) a [`ResponseBody`](super::ResponseBody)
-/// around the inner service's own body ([`InnerBody`](super::InnerBody)). A small body of known length (a buffered `String`, JSON,
-/// an empty body) passes unchanged and the request's span and metrics finish with the response
-/// head, unless a [`crate::server::BodyCaptureLayer`] records the bodies on the span; any other
-/// body is counted as it is read and the request finishes when it ends or is dropped.
+/// around the inner service's own body ([`InnerBody`](super::InnerBody)). A small body of known
+/// length (a buffered `String`, JSON, an empty body) passes unchanged and the request's span and
+/// metrics finish with the response head, unless a [`crate::server::BodyCaptureLayer`] records
+/// the bodies on the span; any other body is counted as it is read and the request finishes when
+/// it ends or is dropped.
 pub struct HttpService<S, K = AxumBody> {
     inner: S,
     shared: Arc<Shared>,
