@@ -36,7 +36,7 @@ fn every_documented_layout_counts_unmatched_requests_once() {
         "routes::every_documented_layout_counts_unmatched_requests_once",
         || {
             let h = Harness::new(|b| b);
-            let admin = || AdminRouter::new().without_exporter_check().build();
+            let admin = || AdminRouter::new().build();
             let layouts: [(&str, Router); 5] = [
                 // The README's and the admin module's: the layer, then the admin routes merged.
                 (
