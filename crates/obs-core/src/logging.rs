@@ -1,4 +1,5 @@
-//! Log output: text or JSON lines that carry `trace_id`, `span_id` and `correlation_id`.
+//! Log output: text or JSON lines that carry `trace_id`, `span_id` and `correlation_id` (and
+//! `request_id` where a request's own id differs from its correlation id).
 
 use std::fmt;
 use std::io;
@@ -96,6 +97,9 @@ where
                 }
                 if let Some(id) = correlation {
                     write!(writer, " correlation_id={}", id.as_str())?;
+                    if let Some(request) = id.request_id() {
+                        write!(writer, " request_id={request}")?;
+                    }
                 }
                 writeln!(writer)
             }
@@ -136,6 +140,9 @@ where
                         "correlation_id".into(),
                         Value::String(id.as_str().to_owned()),
                     );
+                    if let Some(request) = id.request_id() {
+                        obj.insert("request_id".into(), Value::String(request.to_owned()));
+                    }
                 }
                 let line = serde_json::to_string(&obj).map_err(|_| fmt::Error)?;
                 writeln!(writer, "{line}")

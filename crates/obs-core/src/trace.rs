@@ -79,6 +79,8 @@ enum Repr {
     /// The bytes of a request header, shared with it: no copy per request.
     Header(http::HeaderValue),
     Text(Arc<str>),
+    /// The correlation id, and the request's own id where it differs (log lines carry both).
+    WithRequest(http::HeaderValue, http::HeaderValue),
 }
 
 impl CorrelationId {
@@ -109,6 +111,40 @@ impl CorrelationId {
             // Checked as visible ASCII when made.
             Repr::Header(v) => v.to_str().unwrap_or_default(),
             Repr::Text(s) => s,
+            Repr::WithRequest(v, _) => v.to_str().unwrap_or_default(),
+        }
+    }
+
+    /// This id, with the id of the request it belongs to, when that differs: log lines inside it
+    /// then carry `request_id` too. `request_id` must be visible ASCII, as an id header's value.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use obs_core::trace::CorrelationId;
+    ///
+    /// let id = CorrelationId::from_header(&HeaderValue::from_static("order-7")).unwrap();
+    /// let id = id.with_request_id(HeaderValue::from_static("req-1"));
+    /// assert_eq!((id.as_str(), id.request_id()), ("order-7", Some("req-1")));
+    /// ```
+    pub fn with_request_id(self, request_id: http::HeaderValue) -> Self {
+        if request_id.to_str().is_err() || request_id.as_bytes() == self.as_str().as_bytes() {
+            return self;
+        }
+        let id = match self.0 {
+            Repr::Header(v) | Repr::WithRequest(v, _) => v,
+            Repr::Text(s) => match http::HeaderValue::from_str(&s) {
+                Ok(v) => v,
+                Err(_) => return Self(Repr::Text(s)),
+            },
+        };
+        Self(Repr::WithRequest(id, request_id))
+    }
+
+    /// The id of the request this correlation id came with, when it differs from it.
+    pub fn request_id(&self) -> Option<&str> {
+        match &self.0 {
+            Repr::WithRequest(_, r) => r.to_str().ok(),
+            _ => None,
         }
     }
 

@@ -3,7 +3,7 @@
 //! - [`HttpLayer`]: one line on an axum router gives spans, metrics, request ids and W3C
 //!   propagation for every request ([`server`]);
 //! - [`ClientLayer`]: client spans, context injection and duration metrics for outgoing requests
-//!   ([`client`]);
+//!   ([`client`]); with the `client` feature, a ready client (`client::HttpClient`);
 //! - [`admin`]: `/metrics`, `/metrics/json`, `/healthz`, `/readyz` (and, with the `pprof` feature,
 //!   CPU profiles) on the main router or a separate admin address;
 //! - `ws` (feature `ws`): WebSocket session and message tracing.
@@ -24,5 +24,5 @@ mod signal;
 pub mod ws;
 
 pub use client::ClientLayer;
-pub use server::{CorrelationId, HttpLayer, ObsUser, RequestId};
+pub use server::{CorrelationId, HttpLayer, ObsUser, RequestId, RequestSpan};
 pub use signal::shutdown_signal;

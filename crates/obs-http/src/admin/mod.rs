@@ -25,7 +25,12 @@
 //! is `{"count", "sum", "buckets": {"<le>": cumulative count}}` with its real bucket bounds.
 //!
 //! Merge the router into the application, or serve it on an address of its own so that it is not
-//! reachable from outside ([`AdminServer`], [`serve`]):
+//! reachable from outside ([`AdminServer`], [`serve`]). Merged, in either order with
+//! `.layer(HttpLayer::new())`, requests that match no route are counted as `route="unmatched"`:
+//! axum keeps this router's fallback, which records the requests no `HttpLayer` saw with
+//! `HttpLayer::new()`'s defaults. To have your layer's own settings apply to them, add the layer
+//! after the merge (`.merge(admin).layer(layer)`, where its default skip list leaves out
+//! `/healthz`, `/readyz` and `/metrics`).
 //!
 //! ```
 //! use obs_core::health::{check_fn, CheckError};
@@ -43,6 +48,7 @@
 //! // Either on the application's own router...
 //! let app: axum::Router = axum::Router::new()
 //!     .route("/", axum::routing::get(|| async { "hello" }))
+//!     .layer(obs_http::HttpLayer::new())
 //!     .merge(admin.clone());
 //! // ...or on a private address.
 //! let server = AdminServer::spawn("127.0.0.1:0", admin).await?;
@@ -156,7 +162,9 @@ impl AdminRouter {
         } else {
             router
         };
-        router
+        // Merged into an application, this router's fallback is the one axum keeps: it records
+        // the unmatched requests no `HttpLayer` saw (see `server::unmatched`).
+        router.layer(crate::server::UnmatchedLayer::new())
     }
 }
 

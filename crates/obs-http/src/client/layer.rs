@@ -19,9 +19,9 @@ impl ClientLayer {
         Self { propagate: true }
     }
 
-    /// Whether to inject `traceparent`, `tracestate` and `baggage` into outgoing requests
-    /// (default `true`). Turn it off for third-party APIs that must not learn your trace ids; the
-    /// span and the metric are recorded either way.
+    /// Whether to inject `traceparent`, `tracestate`, `baggage` and `x-correlation-id` into
+    /// outgoing requests (default `true`). Turn it off for third-party APIs that must not learn
+    /// your trace or correlation ids; the span and the metric are recorded either way.
     pub const fn with_propagation(mut self, propagate: bool) -> Self {
         self.propagate = propagate;
         self
@@ -46,6 +46,6 @@ impl<S> Layer<S> for ClientLayer {
     type Service = Client<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Client::new(inner, self.propagate)
+        Client::wrap(inner, self.propagate)
     }
 }

@@ -12,6 +12,12 @@
 //!   the future is dropped first); a status from 400 on or a failure marks the span as an error;
 //! - injects the span's context (`traceparent`, `tracestate`, `baggage`) into the request headers
 //!   with the global propagator, so every call carries its own span id in the caller's trace;
+//! - sends the correlation id of the request being handled (the one [`HttpLayer`](crate::HttpLayer)
+//!   put in the context: the caller's `x-correlation-id`, or the request id) as the
+//!   `x-correlation-id` header, unless the request has one, so that the next service logs the same
+//!   id. It is a plain header, not W3C baggage: `HttpLayer` reads it back, and baggage stays the
+//!   application's. [`ClientLayer::with_propagation(false)`](ClientLayer::with_propagation) sends
+//!   neither;
 //! - records `http_client_request_duration_ms{method,server,code_class}` until the response head
 //!   arrives; `code_class` is `2xx`..`5xx`, or `error` when the call failed or was cancelled.
 //!
@@ -24,6 +30,22 @@
 //!
 //! The response and the error pass through unchanged, but for that extension. Metric handles are cached per method, server
 //! and class, so the steady state builds no label strings.
+//!
+//! # A ready client (feature `client`)
+//!
+//! [`HttpClient`] is hyper-util's pooled client behind the layer, for plain `http://` calls
+//! between services; it needs neither tower nor hyper-util in your `Cargo.toml`:
+//!
+//! ```no_run
+//! # #[cfg(feature = "client")]
+//! # async fn run() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let client = obs_http::client::HttpClient::new();
+//! let request = http::Request::get("http://127.0.0.1:3000/health").body(axum::body::Body::empty())?;
+//! let response = client.request(request).await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # With hyper-util
 //!
@@ -72,13 +94,14 @@
 //!
 //! # With reqwest
 //!
-//! `reqwest::Client` is not a tower service. Convert between its types and `http`'s inside a
-//! `service_fn` (reqwest converts both ways):
+//! `reqwest::Client` is a tower service of `reqwest::Request`, not of `http::Request`. Convert
+//! between its types and `http`'s inside a `service_fn` (reqwest converts both ways):
 //!
-//! ```ignore
+//! ```no_run
 //! use obs_http::ClientLayer;
 //! use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 //!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let http = reqwest::Client::new();
 //! let mut client = ServiceBuilder::new()
 //!     .layer(ClientLayer::new())
@@ -89,26 +112,36 @@
 //!             Ok::<_, reqwest::Error>(http::Response::from(http.execute(request).await?))
 //!         }
 //!     }));
-//! let request = http::Request::get("https://api.example.com/v1/items").body(reqwest::Body::from(""))?;
+//! let request = http::Request::get("http://api.internal/v1/items").body(reqwest::Body::from(""))?;
 //! let response = client.ready().await?.call(request).await?;
+//! println!("{}", response.status());
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! Or, without a client span, propagate the current trace on a single `reqwest::RequestBuilder`:
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn run(url: &str) -> Result<(), reqwest::Error> {
 //! let mut headers = http::HeaderMap::new();
 //! obs_core::propagation::inject(&opentelemetry::Context::current(), &mut headers);
 //! let response = reqwest::Client::new().get(url).headers(headers).send().await?;
+//! # Ok(())
+//! # }
 //! ```
 
 mod future;
 mod labels;
 mod layer;
+#[cfg(feature = "client")]
+mod ready;
 mod service;
 
 pub use future::ResponseFuture;
 pub use layer::ClientLayer;
 pub use obs_core::propagation::traceresponse::TraceResponse;
+#[cfg(feature = "client")]
+pub use ready::HttpClient;
 pub use service::Client;
 
 #[cfg(test)]

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use http::{Request, Response, Uri, header};
+use http::{HeaderValue, Request, Response, Uri, header};
 use obs_core::propagation::W3CPropagator;
+use obs_core::trace::CorrelationId;
 use opentelemetry::trace::SpanKind;
 use opentelemetry::{Context, KeyValue};
 use tower_service::Service;
 
 use super::future::{ResponseFuture, State};
 use super::labels::{self, ServerHandles};
+use crate::server::X_CORRELATION_ID;
 
 /// Instruments outgoing HTTP requests; see the [module docs](super).
 ///
@@ -24,7 +26,7 @@ pub struct Client<S> {
 }
 
 impl<S> Client<S> {
-    pub(crate) fn new(inner: S, propagate: bool) -> Self {
+    pub(crate) fn wrap(inner: S, propagate: bool) -> Self {
         Self { inner, propagate }
     }
 
@@ -83,6 +85,7 @@ where
             .map_or(parent, |started| started.cx);
         if self.propagate {
             W3CPropagator::new().inject_headers(&cx, req.headers_mut());
+            correlate(&cx, req.headers_mut());
         }
         // Layers below (connection pools, retries, `tracing` spans) run inside the client span.
         let future = {
@@ -98,6 +101,20 @@ where
                 server,
             },
         )
+    }
+}
+
+/// Sends the correlation id of the request being handled as `x-correlation-id`, unless the
+/// caller set one, so the next service's logs and spans carry the same id.
+fn correlate(cx: &Context, headers: &mut http::HeaderMap) {
+    if headers.contains_key(X_CORRELATION_ID) {
+        return;
+    }
+    let value = cx
+        .get::<CorrelationId>()
+        .and_then(|id| HeaderValue::from_str(id.as_str()).ok());
+    if let Some(value) = value {
+        headers.insert(X_CORRELATION_ID, value);
     }
 }
 

@@ -1,5 +1,6 @@
 //! The response body of a streamed, large or captured response: the inner body, counted,
-//! finishing the request's span and metrics when it ends or is dropped.
+//! finishing the request's span and metrics when it ends or is dropped. Also the response body of
+//! every response with [`HttpLayer::inner_body`](crate::HttpLayer::inner_body).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -11,16 +12,17 @@ use pin_project_lite::pin_project;
 use super::state::RequestState;
 
 pin_project! {
-    /// The body of a response that went through [`crate::HttpLayer`], unless it finished with the
-    /// head. Its frames are the inner body's, unchanged.
-    pub(crate) struct ObsBody<B> {
+    /// The body of a response that went through [`HttpLayer::inner_body`](crate::HttpLayer::inner_body)'s
+    /// layer: the inner service's body, its frames unchanged, counted until it ends when the
+    /// request finishes with it (the body of a 500 answered for a panicking handler is empty).
+    pub struct ResponseBody<B> {
         #[pin]
         body: Option<B>,
         state: Option<RequestState>,
         bytes: u64,
     }
 
-    impl<B> PinnedDrop for ObsBody<B> {
+    impl<B> PinnedDrop for ResponseBody<B> {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             // Drop the inner body first, so what it records on the span (body capture) lands
@@ -33,15 +35,15 @@ pin_project! {
     }
 }
 
-impl<B> std::fmt::Debug for ObsBody<B> {
+impl<B> std::fmt::Debug for ResponseBody<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObsBody")
+        f.debug_struct("ResponseBody")
             .field("bytes", &self.bytes)
             .finish_non_exhaustive()
     }
 }
 
-impl<B> ObsBody<B> {
+impl<B> ResponseBody<B> {
     /// Wraps `body`; `state` finishes when it ends or is dropped.
     pub(crate) fn new(body: B, state: RequestState) -> Self {
         Self {
@@ -50,9 +52,27 @@ impl<B> ObsBody<B> {
             bytes: 0,
         }
     }
+
+    /// `body` as it is, for a request that finished with the response head.
+    pub(crate) fn pass(body: B) -> Self {
+        Self {
+            body: Some(body),
+            state: None,
+            bytes: 0,
+        }
+    }
+
+    /// An empty body.
+    pub(crate) fn empty() -> Self {
+        Self {
+            body: None,
+            state: None,
+            bytes: 0,
+        }
+    }
 }
 
-impl<B> Body for ObsBody<B>
+impl<B> Body for ResponseBody<B>
 where
     B: Body<Data = Bytes>,
 {
@@ -103,4 +123,68 @@ where
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
+}
+
+/// The response body type of [`HttpLayer`](crate::HttpLayer)'s service: [`AxumBody`] (the
+/// default) or [`InnerBody`] ([`HttpLayer::inner_body`](crate::HttpLayer::inner_body)).
+pub trait BodyKind: sealed::Sealed + Send + Sync + 'static {
+    /// The response body, for an inner service whose responses have bodies of type `B`.
+    type Body<B>;
+
+    /// The response body of `body`.
+    #[doc(hidden)]
+    fn body<B>(body: ResponseBody<B>) -> Self::Body<B>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>;
+}
+
+/// Responses carry axum's `Body`: what `Router::layer` boxes any body into anyway, so a body that
+/// is axum's already passes without a second box. The default, for axum.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AxumBody;
+
+/// Responses carry [`ResponseBody<B>`] around the inner service's own body type `B`, never
+/// boxed: for plain hyper and other tower servers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InnerBody;
+
+impl BodyKind for AxumBody {
+    type Body<B> = axum::body::Body;
+
+    fn body<B>(body: ResponseBody<B>) -> Self::Body<B>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let mut body = body;
+        if body.state.is_none() {
+            // Finished with the head: the inner body as it is (not boxed again if axum's).
+            return match body.body.take() {
+                Some(inner) => axum::body::Body::new(inner),
+                None => axum::body::Body::empty(),
+            };
+        }
+        axum::body::Body::new(body)
+    }
+}
+
+impl BodyKind for InnerBody {
+    type Body<B> = ResponseBody<B>;
+
+    fn body<B>(body: ResponseBody<B>) -> Self::Body<B>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        body
+    }
+}
+
+mod sealed {
+    /// Only obs-http's body kinds.
+    #[allow(unreachable_pub)]
+    pub trait Sealed {}
+    impl Sealed for super::AxumBody {}
+    impl Sealed for super::InnerBody {}
 }

@@ -7,7 +7,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use axum::body::Body;
+use std::marker::PhantomData;
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response};
 use obs_core::propagation::traceparent;
@@ -15,10 +16,9 @@ use obs_core::propagation::traceresponse::TraceResponse;
 use opentelemetry::trace::TraceContextExt as _;
 use pin_project_lite::pin_project;
 
-use super::body::ObsBody;
+use super::body::{AxumBody, BodyKind, ResponseBody};
 use super::capture::CaptureActive;
 use super::request_id::{TRACEPARENT, X_CORRELATION_ID, X_REQUEST_ID};
-use super::service::panic_response;
 use super::state::{End, RequestState};
 
 /// The Level 2 `traceresponse` header, as a name built once.
@@ -35,22 +35,23 @@ pub(crate) struct Ids {
 pin_project! {
     /// The future of [`crate::server::HttpService`]: the inner response (its body counted until
     /// it ends, see [`crate::server::HttpService`]), or a 500 if the handler panicked.
-    pub struct ResponseFuture<F> {
+    pub struct ResponseFuture<F, K = AxumBody> {
         #[pin]
         inner: Option<F>,
         panic: Option<String>,
         state: Option<RequestState>,
         ids: Ids,
+        kind: PhantomData<fn() -> K>,
     }
 }
 
-impl<F> std::fmt::Debug for ResponseFuture<F> {
+impl<F, K> std::fmt::Debug for ResponseFuture<F, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F> ResponseFuture<F> {
+impl<F, K> ResponseFuture<F, K> {
     pub(crate) fn new(
         called: Result<F, Box<dyn Any + Send>>,
         state: RequestState,
@@ -65,6 +66,7 @@ impl<F> ResponseFuture<F> {
             panic,
             state: Some(state),
             ids,
+            kind: PhantomData,
         }
     }
 }
@@ -86,13 +88,14 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     message
 }
 
-impl<F, B, E> Future for ResponseFuture<F>
+impl<F, B, E, K> Future for ResponseFuture<F, K>
 where
     F: Future<Output = Result<Response<B>, E>>,
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
+    K: BodyKind,
 {
-    type Output = Result<Response<Body>, E>;
+    type Output = Result<Response<K::Body<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, task: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
@@ -132,7 +135,7 @@ where
                 // Asked only of a sampled span: an unsampled one has nothing to capture into.
                 let capturing =
                     state.recording() && parts.extensions.get::<CaptureActive>().is_some();
-                Response::from_parts(parts, finish_or_wrap(body, state, capturing))
+                Response::from_parts(parts, finish_or_wrap::<B, K>(body, state, capturing))
             }
             Some(Err(error)) => {
                 state.on_response(End::Error(short_type_name::<E>()), None);
@@ -142,7 +145,8 @@ where
             None => {
                 let message = this.panic.take().unwrap_or_else(|| "panic".to_owned());
                 state.on_response(End::Panic(message), None);
-                let mut response = panic_response();
+                let mut response = Response::new(K::body(ResponseBody::<B>::empty()));
+                *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
                 write_ids(response.headers_mut(), this.ids, &state);
                 state.finish(0);
                 response
@@ -162,10 +166,11 @@ const FINISH_AT_HEAD_MAX: u64 = 64 * 1024;
 /// body size) and the body passes unchanged, with no allocation or wrapper, unless a body capture
 /// inside the layer (`capturing`) is still to record on the span while the bodies are read. Any
 /// other body is wrapped and the request finishes when the body ends or is dropped.
-fn finish_or_wrap<B>(body: B, state: RequestState, capturing: bool) -> Body
+fn finish_or_wrap<B, K>(body: B, state: RequestState, capturing: bool) -> K::Body<B>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
+    K: BodyKind,
 {
     let known = if body.is_end_stream() {
         Some(0)
@@ -175,10 +180,9 @@ where
     match known.filter(|&n| n <= FINISH_AT_HEAD_MAX && !capturing) {
         Some(size) => {
             state.finish(size);
-            // A body that is axum's already is returned as it is, not boxed again.
-            Body::new(body)
+            K::body(ResponseBody::pass(body))
         }
-        None => Body::new(ObsBody::new(body, state)),
+        None => K::body(ResponseBody::new(body, state)),
     }
 }
 

@@ -1,11 +1,12 @@
 //! Metric handles resolved once per (method, route) and reused by every request on that route.
 
+use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use axum::extract::MatchedPath;
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::{Equivalent, HashMap, HashSet};
 use metrics::{Counter, Gauge, Histogram};
 use obs_core::metrics::{CounterVec, GaugeVec, HistogramVec};
 
@@ -24,9 +25,8 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// The handles of one (method, route).
 pub(crate) struct RouteHandles {
     method: &'static str,
-    /// The span name `{METHOD} {route}`, built once. Leaked on purpose: there is one per
-    /// (method, route template) of the router, a small fixed set, and spans need `'static` names.
-    pub(crate) span_name: &'static str,
+    /// The span name `{METHOD} {route}`, interned: shared by every layer that sees the route.
+    span_name: SpanName,
     route: Arc<str>,
     pub(crate) latency: Histogram,
     pub(crate) request_size: Histogram,
@@ -44,13 +44,21 @@ impl RouteHandles {
         };
         Self {
             method,
-            span_name: Box::leak(span_name.into_boxed_str()),
+            span_name: SpanName::intern(span_name),
             latency: LATENCY.with(&[&route]),
             request_size: REQUEST_SIZE.with(&[&route]),
             response_size: RESPONSE_SIZE.with(&[&route]),
             requests: Default::default(),
             errors: RwLock::new(HashMap::new()),
             route,
+        }
+    }
+
+    /// The span name `{METHOD} {route}`; it allocates only past the intern table's bound.
+    pub(crate) fn span_name(&self) -> Cow<'static, str> {
+        match &self.span_name {
+            SpanName::Interned(name) => Cow::Borrowed(name),
+            SpanName::Owned(name) => Cow::Owned(String::from(&**name)),
         }
     }
 
@@ -90,6 +98,48 @@ impl RouteHandles {
     }
 }
 
+/// How many distinct span names are interned (kept for the life of the process). Names are
+/// `{METHOD} {route template}`, a small set for a real router; an extractor that returns raw paths
+/// instead of templates stops here, and its further names are allocated per span instead.
+const MAX_INTERNED: usize = 4_096;
+
+/// A span name: interned (spans need `'static` names to avoid a copy per request), or owned
+/// past [`MAX_INTERNED`].
+enum SpanName {
+    Interned(&'static str),
+    Owned(Arc<str>),
+}
+
+static INTERNED: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+
+impl SpanName {
+    /// The interned copy of `name`: leaked once per distinct name in the process, never per layer
+    /// or per request, so building any number of layers does not grow memory.
+    fn intern(name: String) -> Self {
+        let mut names = INTERNED
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(interned) = names.get(name.as_str()) {
+            return Self::Interned(interned);
+        }
+        if names.len() >= MAX_INTERNED {
+            return Self::Owned(Arc::from(name));
+        }
+        let interned: &'static str = Box::leak(name.into_boxed_str());
+        names.insert(interned);
+        Self::Interned(interned)
+    }
+}
+
+/// How many span names are interned.
+#[cfg(test)]
+fn interned_count() -> usize {
+    INTERNED.get().map_or(0, |n| {
+        n.lock().unwrap_or_else(PoisonError::into_inner).len()
+    })
+}
+
 #[derive(PartialEq, Eq, Hash)]
 struct Key {
     method: &'static str,
@@ -115,6 +165,10 @@ impl Equivalent<Key> for KeyRef<'_> {
     }
 }
 
+/// How many (method, route) pairs one layer keeps handles for. A router's templates are far
+/// fewer; the bound only matters for a route extractor that returns raw paths.
+const MAX_ROUTES: usize = 1_024;
+
 /// The per-layer cache. Routes are templates and methods are normalized, so it stays small.
 #[derive(Default)]
 pub(crate) struct HandleCache {
@@ -135,6 +189,10 @@ impl HandleCache {
         }
         let route: Arc<str> = Arc::from(route);
         let mut routes = self.routes.write().unwrap_or_else(PoisonError::into_inner);
+        if routes.len() >= MAX_ROUTES {
+            // An extractor that returns raw paths: resolved per request, never kept.
+            return Arc::new(RouteHandles::new(method, route));
+        }
         routes
             .entry(Key {
                 method,
@@ -251,5 +309,34 @@ mod tests {
             method_label(&http::Method::from_bytes(b"BREW").unwrap()),
             "_OTHER"
         );
+    }
+
+    #[test]
+    fn span_names_are_interned_not_leaked_per_layer() {
+        let first = HandleCache::default().get("GET", "/interned/{id}");
+        let before = interned_count();
+        // Every layer has a cache of its own: 10,000 layers seeing the same routes share names.
+        for _ in 0..10_000 {
+            let cache = HandleCache::default();
+            let handles = cache.get("GET", "/interned/{id}");
+            let (Cow::Borrowed(a), Cow::Borrowed(b)) = (handles.span_name(), first.span_name())
+            else {
+                panic!("interned names are borrowed");
+            };
+            assert!(std::ptr::eq(a, b), "one copy of the name");
+            cache.get("POST", "/interned/{id}");
+        }
+        assert_eq!(first.span_name(), "GET /interned/{id}");
+        // The one new name (`POST ...`), and at most the two another test of this file interns
+        // meanwhile: no growth with the number of layers.
+        assert!(interned_count() <= before + 3, "{}", interned_count());
+
+        // Raw paths from a route extractor: the cache and the intern table stay bounded.
+        let bounded = HandleCache::default();
+        for i in 0..MAX_ROUTES + 10 {
+            bounded.get("GET", &format!("/raw/{i}"));
+        }
+        assert_eq!(bounded.routes.read().unwrap().len(), MAX_ROUTES);
+        assert!(interned_count() <= MAX_INTERNED);
     }
 }

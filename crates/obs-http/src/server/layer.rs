@@ -1,10 +1,13 @@
 //! [`HttpLayer`]: the server layer and its builder.
 
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use http::HeaderName;
 use tower_layer::Layer;
 
+use super::body::{AxumBody, InnerBody};
 use super::handles::HandleCache;
 use super::service::HttpService;
 use super::user::{ObsUser, UserReader, reader};
@@ -24,6 +27,7 @@ pub struct RequestHead<'a> {
 }
 
 type Sampler = Arc<dyn Fn(&RequestHead<'_>) -> Option<f64> + Send + Sync>;
+type RouteFn = Arc<dyn Fn(&RequestHead<'_>) -> Option<Cow<'static, str>> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) struct Config {
@@ -41,17 +45,33 @@ pub(crate) struct Config {
     pub(crate) user: Option<UserReader>,
     pub(crate) role_sampling: Vec<(String, f64)>,
     pub(crate) sampler: Option<Sampler>,
+    pub(crate) route: Option<RouteFn>,
+    pub(crate) access_log: bool,
+    pub(crate) skip_access_log: Vec<String>,
     pub(crate) handles: Arc<HandleCache>,
 }
 
 /// The server layer: one span, the HTTP metrics, request and correlation ids and W3C propagation
 /// for every request. See the [module docs](crate::server) for what it records.
-#[derive(Clone)]
-pub struct HttpLayer {
+///
+/// `K` is the response body type of its service: axum's `Body` by default ([`AxumBody`]), the
+/// inner service's own body type in a [`ResponseBody`](super::ResponseBody) with
+/// [`HttpLayer::inner_body`] ([`InnerBody`](super::InnerBody)).
+pub struct HttpLayer<K = AxumBody> {
     config: Arc<Config>,
+    kind: PhantomData<fn() -> K>,
 }
 
-impl std::fmt::Debug for HttpLayer {
+impl<K> Clone for HttpLayer<K> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for HttpLayer<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpLayer")
             .field("spans", &self.config.spans)
@@ -60,6 +80,7 @@ impl std::fmt::Debug for HttpLayer {
             .field("propagation", &self.config.propagation)
             .field("skip_spans", &self.config.skip_spans)
             .field("skip_metrics", &self.config.skip_metrics)
+            .field("access_log", &self.config.access_log)
             .finish_non_exhaustive()
     }
 }
@@ -92,11 +113,17 @@ impl HttpLayer {
                 user: None,
                 role_sampling: Vec::new(),
                 sampler: None,
+                route: None,
+                access_log: false,
+                skip_access_log: DEFAULT_SKIP.iter().map(|s| (*s).to_owned()).collect(),
                 handles: Arc::default(),
             }),
+            kind: PhantomData,
         }
     }
+}
 
+impl<K> HttpLayer<K> {
     fn edit(mut self, f: impl FnOnce(&mut Config)) -> Self {
         f(Arc::make_mut(&mut self.config));
         self
@@ -141,6 +168,23 @@ impl HttpLayer {
     /// Paths (exact) that are not counted in metrics (default `/healthz`, `/readyz`, `/metrics`).
     pub fn skip_metrics_for<I: IntoIterator<Item = S>, S: Into<String>>(self, paths: I) -> Self {
         self.edit(|c| c.skip_metrics = paths.into_iter().map(Into::into).collect())
+    }
+
+    /// Writes one log line per request, when it ends (default off): at `INFO` with the target
+    /// `obs_http::access`, the fields `method`, `route` (the template, `unmatched` when none),
+    /// `status`, `latency_ms` and `bytes` (response body), inside the request's context, so the
+    /// line carries `trace_id`, `span_id`, `correlation_id` and `request_id` as other log lines
+    /// of the request do. Filter it like any target (`RUST_LOG=info,obs_http::access=off`).
+    ///
+    /// Off, it costs one branch per request. `/healthz`, `/readyz` and `/metrics` are left out
+    /// by default ([`HttpLayer::skip_access_log_for`]).
+    pub fn access_log(self, on: bool) -> Self {
+        self.edit(|c| c.access_log = on)
+    }
+
+    /// Paths (exact) that get no access log line (default `/healthz`, `/readyz`, `/metrics`).
+    pub fn skip_access_log_for<I: IntoIterator<Item = S>, S: Into<String>>(self, paths: I) -> Self {
+        self.edit(|c| c.skip_access_log = paths.into_iter().map(Into::into).collect())
     }
 
     /// Whether responses carry `traceparent` so a caller can find the trace (default on).
@@ -197,10 +241,57 @@ impl HttpLayer {
     ) -> Self {
         self.edit(|c| c.sampler = Some(Arc::new(sampler)))
     }
+
+    /// Responses keep the inner service's body type, in a [`ResponseBody`](super::ResponseBody)
+    /// that counts it, instead of axum's `Body`: for plain hyper and other tower servers, whose
+    /// bodies then are never boxed. axum users keep the default: `Router::layer` boxes any other
+    /// body type into its own.
+    ///
+    /// ```
+    /// use obs_http::server::ResponseBody;
+    /// use tower::{Layer, service_fn};
+    ///
+    /// let app = service_fn(|_: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+    /// });
+    /// let service = obs_http::HttpLayer::new().inner_body().layer(app);
+    /// # fn check<S: tower::Service<http::Request<String>, Response = http::Response<ResponseBody<String>>>>(_: S) {}
+    /// # check(service);
+    /// ```
+    pub fn inner_body(self) -> HttpLayer<InnerBody> {
+        HttpLayer {
+            config: self.config,
+            kind: PhantomData,
+        }
+    }
+
+    /// The route of a request that axum did not route (plain hyper, another tower router), for
+    /// the span name, `http.route` and the `route` label; `None` leaves it `unmatched`.
+    ///
+    /// Asked only when the request has no axum `MatchedPath` and no
+    /// [`Route`](crate::server::Route) extension. Return templates (`/users/{id}`), never raw
+    /// paths: each distinct route is a metric series and an interned span name.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use obs_http::HttpLayer;
+    ///
+    /// let layer = HttpLayer::new().route_with(|head| match head.uri.path() {
+    ///     "/health" => Some(Cow::Borrowed("/health")),
+    ///     path if path.starts_with("/users/") => Some(Cow::Borrowed("/users/{id}")),
+    ///     _ => None,
+    /// });
+    /// ```
+    pub fn route_with(
+        self,
+        route: impl Fn(&RequestHead<'_>) -> Option<Cow<'static, str>> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|c| c.route = Some(Arc::new(route)))
+    }
 }
 
-impl<S> Layer<S> for HttpLayer {
-    type Service = HttpService<S>;
+impl<S, K> Layer<S> for HttpLayer<K> {
+    type Service = HttpService<S, K>;
 
     fn layer(&self, inner: S) -> Self::Service {
         HttpService::new(inner, self.config.clone())

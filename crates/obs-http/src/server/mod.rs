@@ -18,10 +18,17 @@
 //!   known length, as a buffered `String` or JSON body is: the server writes it with the head;
 //! - answers a panicking handler with a 500 and records the panic on the span.
 //!
+//! Handlers add their own attributes (tenant, plan) to the request's span with [`RequestSpan`].
+//! [`HttpLayer::access_log`] adds one log line per request (off by default).
+//!
 //! Headers are recorded only from an allow-list ([`HttpLayer::record_request_header`]), redacted
 //! even then; bodies only with the opt-in [`BodyCaptureLayer`], size-capped and redacted.
 //!
-//! Add it with `Router::layer`, so the route template is known:
+//! Add it with `Router::layer`, so the route template is known. Merged with the
+//! [admin router](crate::admin), either order counts requests that match no route (see there for
+//! which settings apply to them). A server that does not route with axum (plain hyper, another
+//! tower router) gives the route with a [`Route`] request extension or
+//! [`HttpLayer::route_with`]; without one, its requests are all `unmatched`.
 //!
 //! ```
 //! use axum::{routing::get, Router};
@@ -38,17 +45,24 @@ mod future;
 mod handles;
 mod layer;
 mod request_id;
+mod route;
 mod scan;
 mod service;
+mod span;
 mod state;
+mod unmatched;
 mod user;
 
 /// The route label of requests that matched no route.
 pub(crate) const UNMATCHED: &str = "unmatched";
 
+pub use body::{AxumBody, BodyKind, InnerBody, ResponseBody};
 pub use capture::{BodyCapture, BodyCaptureLayer, CaptureBody, CaptureFuture};
 pub use future::ResponseFuture;
 pub use layer::{HttpLayer, RequestHead};
 pub use request_id::{CorrelationId, MAX_ID_LEN, RequestId, X_CORRELATION_ID, X_REQUEST_ID};
+pub use route::Route;
 pub use service::HttpService;
+pub use span::RequestSpan;
+pub(crate) use unmatched::UnmatchedLayer;
 pub use user::ObsUser;

@@ -1,11 +1,12 @@
 //! [`HttpService`]: opens the request's span and ids, then calls the inner service.
 
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::MatchedPath;
 use http::{HeaderValue, Request, Response};
 use obs_core::__private::sampling_scope;
@@ -14,23 +15,40 @@ use opentelemetry::trace::SpanKind;
 use tower_service::Service;
 
 use super::attributes;
+use super::body::{AxumBody, BodyKind};
 use super::future::{Ids, ResponseFuture};
-use super::handles::{RouteSlot, method_label};
+use super::handles::{Resolved, RouteSlot, method_label};
 use super::layer::{Config, RequestHead};
 use super::request_id::{self, RequestId};
+use super::route;
 use super::scan::Found;
-use super::state::RequestState;
+use super::span::ServerSpan;
+use super::state::{Access, RequestState};
+use super::unmatched::SeenUnmatched;
 
 /// The service [`crate::HttpLayer`] wraps around the application.
 ///
-/// Its responses carry axum's [`Body`]. A small body of known length (a buffered `String`, JSON,
-/// an empty body) passes unchanged and the request's span and metrics finish with the response
-/// head, unless a [`crate::server::BodyCaptureLayer`] records the bodies on the span; any other
-/// body is counted as it is read and the request finishes when it ends or is dropped.
-#[derive(Clone)]
-pub struct HttpService<S> {
+/// Its responses carry axum's `Body` ([`AxumBody`], the default), or with
+/// [`HttpLayer::inner_body`](crate::HttpLayer::inner_body) a [`ResponseBody`](super::ResponseBody)
+/// around the inner service's own body ([`InnerBody`](super::InnerBody)). A small body of known
+/// length (a buffered `String`, JSON, an empty body) passes unchanged and the request's span and
+/// metrics finish with the response head, unless a [`crate::server::BodyCaptureLayer`] records
+/// the bodies on the span; any other body is counted as it is read and the request finishes when
+/// it ends or is dropped.
+pub struct HttpService<S, K = AxumBody> {
     inner: S,
     shared: Arc<Shared>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<S: Clone, K> Clone for HttpService<S, K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            shared: self.shared.clone(),
+            kind: PhantomData,
+        }
+    }
 }
 
 /// What the clones of one wrapped service share: the layer's configuration and the route slot.
@@ -39,31 +57,33 @@ pub(crate) struct Shared {
     pub(crate) slot: RouteSlot,
 }
 
-impl<S> std::fmt::Debug for HttpService<S> {
+impl<S, K> std::fmt::Debug for HttpService<S, K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpService").finish_non_exhaustive()
     }
 }
 
-impl<S> HttpService<S> {
+impl<S, K> HttpService<S, K> {
     pub(crate) fn new(inner: S, config: Arc<Config>) -> Self {
         let slot = RouteSlot::new();
         Self {
             inner,
             shared: Arc::new(Shared { config, slot }),
+            kind: PhantomData,
         }
     }
 }
 
-impl<S, ReqB, ResB> Service<Request<ReqB>> for HttpService<S>
+impl<S, ReqB, ResB, K> Service<Request<ReqB>> for HttpService<S, K>
 where
     S: Service<Request<ReqB>, Response = Response<ResB>>,
     ResB: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResB::Error: Into<axum::BoxError>,
+    K: BodyKind,
 {
-    type Response = Response<Body>;
+    type Response = Response<K::Body<ResB>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, K>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -75,6 +95,7 @@ where
         let path = req.uri().path();
         let want_span = config.spans && !config.skip_spans.iter().any(|p| p == path);
         let want_metrics = config.metrics && !config.skip_metrics.iter().any(|p| p == path);
+        let want_access = config.access_log && !config.skip_access_log.iter().any(|p| p == path);
         let method = method_label(req.method());
         // One pass over the headers for everything read below, unless only metrics are on.
         let found = (config.request_ids || config.propagation || want_span)
@@ -89,9 +110,15 @@ where
             .as_ref()
             .filter(|_| config.propagation)
             .map(|found| found.context(req.headers()));
-        let correlation = ids
-            .as_ref()
-            .and_then(|(_, c)| obs_core::trace::CorrelationId::from_header(c));
+        // Log lines carry the request id too when the caller's correlation id is another.
+        let correlation = ids.as_ref().and_then(|(r, c)| {
+            let id = obs_core::trace::CorrelationId::from_header(c)?;
+            Some(if r == c {
+                id
+            } else {
+                id.with_request_id(r.clone())
+            })
+        });
         if let Some(id) = &correlation {
             let cx = parent.take().unwrap_or_default();
             parent = Some(id.clone().attach_to(&cx));
@@ -104,9 +131,16 @@ where
 
         let tracer = obs_core::trace::tracer().filter(|_| want_span);
         let matched = req.extensions().get::<MatchedPath>();
-        let has_route = matched.is_some();
-        let resolved = (want_metrics || tracer.is_some())
-            .then(|| self.shared.slot.resolve(&config.handles, method, matched));
+        // axum's route first; else the application's, for routers axum does not run.
+        let supplied = matched
+            .is_none()
+            .then(|| route::supplied(config, &req))
+            .flatten();
+        let has_route = matched.is_some() || supplied.is_some();
+        let resolved = (want_metrics || want_access || tracer.is_some()).then(|| match &supplied {
+            Some(route) => Resolved::Owned(config.handles.get(method, route)),
+            None => self.shared.slot.resolve(&config.handles, method, matched),
+        });
         let handles = resolved.as_ref().and_then(|r| self.shared.slot.handles(r));
         let mut recording = false;
         if tracer.is_some() {
@@ -135,7 +169,7 @@ where
                 )
             };
             let start_span = || {
-                let name = handles.map_or("HTTP", |h| h.span_name);
+                let name = handles.map_or(Cow::Borrowed("HTTP"), |h| h.span_name());
                 obs_core::__private::start_span(&base, name, SpanKind::Server, request_attributes)
             };
             // The override is scoped to this thread while the span starts: no Context allocation.
@@ -146,12 +180,28 @@ where
             parent = Some(match started {
                 Some(started) => {
                     recording = started.recording;
-                    started.cx
+                    if recording {
+                        // For `RequestSpan`, also from inside the application's own spans.
+                        let server = ServerSpan(started.cx.clone());
+                        started.cx.with_value(server)
+                    } else {
+                        started.cx
+                    }
                 }
                 None => base,
             });
         }
 
+        let access = want_access
+            .then(|| {
+                handles.map(|h| {
+                    Box::new(Access {
+                        method,
+                        route: h.route().clone(),
+                    })
+                })
+            })
+            .flatten();
         let resolved = resolved.filter(|_| want_metrics);
         let state = RequestState::new(
             parent,
@@ -160,6 +210,7 @@ where
             resolved,
             self.shared.clone(),
             request_size,
+            access,
         );
         if let Some(id) = correlation {
             req.extensions_mut().insert(id);
@@ -175,6 +226,11 @@ where
             }),
         };
 
+        if !has_route {
+            // An unmatched request is this layer's: the admin router's fallback must not count it
+            // again (see `unmatched`). Matched requests, the hot path, carry no marker.
+            req.extensions_mut().insert(SeenUnmatched);
+        }
         let called = {
             let _attached = state.cx.as_ref().map(|cx| cx.clone().attach());
             catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
@@ -216,11 +272,4 @@ fn sampling_override<B>(
         .iter()
         .find(|(r, _)| r == role)
         .map(|(_, ratio)| *ratio)
-}
-
-/// Builds the 500 answered for a panicking handler.
-pub(crate) fn panic_response() -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    response
 }

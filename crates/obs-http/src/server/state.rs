@@ -34,6 +34,14 @@ pub(crate) struct RequestState {
     shared: Arc<Shared>,
     request_size: Option<u64>,
     status: u16,
+    /// What the access log line needs, when the layer writes one for this request.
+    access: Option<Box<Access>>,
+}
+
+/// The request's access log line, filled where the request arrives.
+pub(crate) struct Access {
+    pub(crate) method: &'static str,
+    pub(crate) route: Arc<str>,
 }
 
 impl RequestState {
@@ -44,6 +52,7 @@ impl RequestState {
         handles: Option<Resolved>,
         shared: Arc<Shared>,
         request_size: Option<u64>,
+        access: Option<Box<Access>>,
     ) -> Self {
         if handles.is_some() {
             shared.config.handles.in_flight().increment(1.0);
@@ -56,6 +65,7 @@ impl RequestState {
             shared,
             request_size,
             status: 500,
+            access,
         }
     }
 
@@ -111,6 +121,19 @@ impl RequestState {
     /// Ends the span and records the metrics: with the response head for a small body of known
     /// length, else once the response body is done (or dropped).
     pub(crate) fn finish(self, response_bytes: u64) {
+        if let Some(access) = &self.access {
+            // Inside the request's context: the line carries its trace and ids.
+            let _attached = self.cx.clone().map(Context::attach);
+            tracing::info!(
+                target: "obs_http::access",
+                method = access.method,
+                route = &*access.route,
+                status = self.status,
+                latency_ms = self.start.elapsed().as_secs_f64() * 1_000.0,
+                bytes = response_bytes,
+                "request"
+            );
+        }
         if let Some(cx) = &self.cx {
             let span = cx.span();
             if self.recording {

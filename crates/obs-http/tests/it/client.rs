@@ -304,3 +304,40 @@ fn propagation_can_be_turned_off() {
         );
     });
 }
+
+#[cfg(feature = "client")]
+#[test]
+fn the_ready_client_traces_and_measures_its_calls() {
+    isolated(
+        "client::the_ready_client_traces_and_measures_its_calls",
+        || {
+            let receiver = OtlpReceiver::start().unwrap();
+            let guard = init(&receiver);
+            let rt = runtime();
+            let (status, echoed) = rt.block_on(async {
+                let addr = serve(app()).await;
+                let client = obs_http::client::HttpClient::new();
+                let request = http::Request::get(format!("http://{addr}/echo"))
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let response = client.request(request).await.unwrap();
+                let status = response.status();
+                let body = response.into_body().collect().await.unwrap().to_bytes();
+                (status, String::from_utf8_lossy(&body).into_owned())
+            });
+            assert_eq!(status, 200);
+            guard.force_flush().unwrap();
+            let span = receiver.wait_for_span("GET", WAIT).expect("client span");
+            assert_eq!(span.kind, KIND_CLIENT);
+            assert!(echoed.contains(&span.span_id), "{echoed}");
+            let snap = MetricsSnapshot::current();
+            assert_eq!(
+                snap.value(
+                    "http_client_request_duration_ms_count",
+                    &[("method", "GET"), ("code_class", "2xx")]
+                ),
+                Some(1.0)
+            );
+        },
+    );
+}

@@ -18,19 +18,19 @@ use obs_core::ObsConfig;
 use obs_http::{CorrelationId, HttpLayer, ObsUser, RequestId};
 use obs_testkit::{LogCapture, MetricsSnapshot, OtlpReceiver, isolated};
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 const PARENT_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_SPAN: &str = "00f067aa0ba902b7";
 
-struct Harness {
-    receiver: OtlpReceiver,
-    logs: LogCapture,
+pub(crate) struct Harness {
+    pub(crate) receiver: OtlpReceiver,
+    pub(crate) logs: LogCapture,
     guard: obs_core::ObsGuard,
-    runtime: tokio::runtime::Runtime,
+    pub(crate) runtime: tokio::runtime::Runtime,
 }
 
 impl Harness {
-    fn new(
+    pub(crate) fn new(
         configure: impl FnOnce(obs_core::ObsConfigBuilder) -> obs_core::ObsConfigBuilder,
     ) -> Self {
         let receiver = OtlpReceiver::start().unwrap();
@@ -55,7 +55,7 @@ impl Harness {
     }
 
     /// Serves `app` on 127.0.0.1 with peer addresses, returning its address.
-    fn serve(&self, app: Router) -> SocketAddr {
+    pub(crate) fn serve(&self, app: Router) -> SocketAddr {
         self.runtime.block_on(async {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
@@ -71,16 +71,16 @@ impl Harness {
         })
     }
 
-    fn flush(&self) {
+    pub(crate) fn flush(&self) {
         self.guard.force_flush().unwrap();
     }
 }
 
-fn client() -> Client<HttpConnector, Body> {
+pub(crate) fn client() -> Client<HttpConnector, Body> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-async fn send(
+pub(crate) async fn send(
     client: &Client<HttpConnector, Body>,
     req: Request<Body>,
 ) -> (http::response::Parts, String) {
