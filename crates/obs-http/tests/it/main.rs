@@ -4,6 +4,7 @@
 mod admin;
 mod client;
 mod hop;
+mod secrets;
 mod server;
 #[cfg(feature = "ws")]
 mod ws;
