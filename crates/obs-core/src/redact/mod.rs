@@ -196,6 +196,15 @@ pub fn url_credentials(url: &str) -> Cow<'_, str> {
 /// A URL (absolute, or a path with a query) with credentials ([`url_credentials`]), sensitive
 /// query values ([`query`]) and path segments that look like credentials (a JWT, a long hex or
 /// base64 key) replaced. The fragment is dropped, as OpenTelemetry's `url.full` requires.
+///
+/// ```
+/// assert_eq!(
+///     obs_core::redact::url(
+///         "https://u:p@h/reset/da39a3ee5e6b4b0d3255bfef95601890afd80709?pwd=x&page=2#top"
+///     ),
+///     "https://[REDACTED]@h/reset/[REDACTED]?pwd=[REDACTED]&page=2"
+/// );
+/// ```
 pub fn url(url: &str) -> Cow<'_, str> {
     let without_fragment = url.split_once('#').map_or(url, |(u, _)| u);
     let (before_query, query_part) = match without_fragment.split_once('?') {

@@ -10,7 +10,7 @@
 //! - is `jwt`, `pwd`, `csrf`, `xsrf`, `sig`, or starts with `signature` or `sigv`;
 //!
 //! or when the name is one the application added with
-//! `ObsConfigBuilder::sensitive_query_param`.
+//! [`ObsConfigBuilder::sensitive_query_param`](crate::ObsConfigBuilder::sensitive_query_param).
 
 use std::sync::OnceLock;
 

@@ -39,46 +39,64 @@ fn redact_cow(value: &mut Cow<'static, str>) {
     }
 }
 
-/// Attributes whose values obs builds from safe parts (or that are ids that must stay readable).
-fn trusted(key: &str) -> bool {
-    matches!(
-        key,
+/// How much of the policy an attribute needs.
+#[derive(Clone, Copy, PartialEq)]
+enum Check {
+    /// Values obs builds from safe parts, or ids that must stay readable.
+    Skip,
+    /// obs's own keys that hold outside text: the value is checked, the (safe) key is not.
+    Value,
+    /// Any other key: the name policy, then the value.
+    Full,
+}
+
+fn check(key: &str) -> Check {
+    match key {
         "http.request.method"
-            | "http.request.method_original"
-            | "http.route"
-            | "http.response.status_code"
-            | "http.request.body.size"
-            | "http.response.body.size"
-            | "url.scheme"
-            | "server.address"
-            | "server.port"
-            | "client.address"
-            | "network.protocol.version"
-            | "error.type"
-            | "exception.type"
-            | "request_id"
-            | "correlation_id"
-            | "code.filepath"
-            | "code.file.path"
-            | "code.namespace"
-            | "code.lineno"
-            | "code.line.number"
-            | "thread.id"
-            | "thread.name"
-            | "busy_ns"
-            | "idle_ns"
-            | "level"
-            | "target"
-    )
+        | "http.request.method_original"
+        | "http.route"
+        | "http.response.status_code"
+        | "http.request.body.size"
+        | "http.response.body.size"
+        | "url.scheme"
+        | "server.address"
+        | "server.port"
+        | "client.address"
+        | "network.protocol.version"
+        | "error.type"
+        | "exception.type"
+        | "request_id"
+        | "correlation_id"
+        | "code.filepath"
+        | "code.file.path"
+        | "code.namespace"
+        | "code.lineno"
+        | "code.line.number"
+        | "thread.id"
+        | "thread.name"
+        | "busy_ns"
+        | "idle_ns"
+        | "level"
+        | "target" => Check::Skip,
+        "url.path"
+        | "url.query"
+        | "url.full"
+        | "user_agent.original"
+        | "exception.message"
+        | "message"
+        | "http.request.body.content"
+        | "http.response.body.content" => Check::Value,
+        _ => Check::Full,
+    }
 }
 
 fn attributes(attributes: &mut [KeyValue]) {
     for kv in attributes {
-        let key = kv.key.as_str();
-        if trusted(key) {
-            continue;
-        }
-        let sensitive = is_sensitive_name(key);
+        let sensitive = match check(kv.key.as_str()) {
+            Check::Skip => continue,
+            Check::Value => false,
+            Check::Full => is_sensitive_name(kv.key.as_str()),
+        };
         match &mut kv.value {
             Value::String(s) => {
                 if let Some(v) = redact_string(s, sensitive) {

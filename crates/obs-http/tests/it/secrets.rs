@@ -453,6 +453,17 @@ fn run(capture: bool, format: LogFormat) {
             .attr("http.response.body.content")
             .expect("response body");
         assert!(body.contains(r#""status":"Unavailable""#), "{body}");
+        let note = spans
+            .iter()
+            .find(|s| s.name == "POST /note")
+            .expect("note span");
+        let text = note
+            .attr("http.response.body.content")
+            .expect("text/plain response body");
+        assert!(
+            text.starts_with("saved.\nyour api key: [REDACTED]\npassword=[REDACTED]"),
+            "{text}"
+        );
         assert_eq!(
             login.attr("http.request.header.x-forwarded-for"),
             Some("[203.0.113.7]")
