@@ -16,6 +16,11 @@ fn media_type(content_type: &str) -> String {
 }
 
 /// Whether a content type is textual, so a body of it may be captured at all.
+///
+/// ```
+/// assert!(obs_core::redact::is_textual("application/problem+json"));
+/// assert!(!obs_core::redact::is_textual("image/png"));
+/// ```
 pub fn is_textual(content_type: &str) -> bool {
     let ct = media_type(content_type);
     ct.starts_with("text/")

@@ -90,6 +90,16 @@ pub fn header_value<'a>(name: &str, value: &'a http::HeaderValue) -> Cow<'a, str
 
 /// Every header as `(name, value)` pairs that may be recorded, each value as [`header_value`]
 /// gives it.
+///
+/// ```
+/// let mut map = http::HeaderMap::new();
+/// map.insert("cookie", http::HeaderValue::from_static("sid=abc"));
+/// map.insert("accept", http::HeaderValue::from_static("*/*"));
+/// assert_eq!(
+///     obs_core::redact::headers(&map),
+///     [("cookie".to_owned(), "[REDACTED]".to_owned()), ("accept".to_owned(), "*/*".to_owned())]
+/// );
+/// ```
 pub fn headers(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()
         .map(|(name, value)| {

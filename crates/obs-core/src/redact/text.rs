@@ -184,7 +184,7 @@ fn pairs(input: &str, ranges: &mut Vec<(usize, usize)>) {
             continue;
         };
         // The tail of a Rust path (`my_app::auth: message`) is a target, not a key.
-        if key_start >= 2 && &input[key_start - 2..key_start] == "::" {
+        if key_start >= 2 && &bytes[key_start - 2..key_start] == b"::" {
             continue;
         }
         let in_query = key_start > 0 && matches!(bytes[key_start - 1], b'?' | b'&');
@@ -463,6 +463,17 @@ mod tests {
             text("GET /v1/orders status=200"),
             Cow::Borrowed(_)
         ));
+    }
+
+    proptest::proptest! {
+        /// Any input, ASCII or not: no panic, and a secret placed in it by name goes.
+        #[test]
+        fn never_panics_and_named_secrets_go(prefix in "\\PC{0,40}", suffix in "\\PC{0,40}") {
+            let _ = text(&prefix);
+            let line = format!("{prefix} password=Zq9xK2pLw7 {suffix}");
+            let redacted = text(&line);
+            proptest::prop_assert!(!redacted.contains("Zq9xK2pLw7"), "{}", redacted);
+        }
     }
 
     #[test]

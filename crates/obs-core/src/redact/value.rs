@@ -85,6 +85,8 @@ pub(super) fn replace_shapes(text: &str) -> Cow<'_, str> {
     if ranges.is_empty() {
         return Cow::Borrowed(text);
     }
+    // A JWT is reported before the pieces in front of it.
+    ranges.sort_unstable();
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
     for (start, end) in ranges {
