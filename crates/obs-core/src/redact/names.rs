@@ -1,16 +1,4 @@
 //! The name policy: which header, parameter, field and key names mark their value as secret.
-//!
-//! A name is split into parts (at every character that is not a letter or digit, and where a
-//! lowercase letter or digit is followed by an uppercase one: `X-Amz-Signature`, `sessionId`,
-//! `db.password`), and it is sensitive when one of its parts
-//! - contains `token`, `secret`, `pass`, `key`, `auth`, `session`, `credential` or `cookie`
-//!   (`access_token`, `passwd`, `x-api-key`, `Authorization`, `session_id`), unless the part is
-//!   a common word that only contains one of them (`author`, `authority`, `keyword`, `passenger`,
-//!   `bypass`, …);
-//! - is `jwt`, `pwd`, `csrf`, `xsrf`, `sig`, or starts with `signature` or `sigv`;
-//!
-//! or when the name is one the application added with
-//! [`ObsConfigBuilder::sensitive_query_param`](crate::ObsConfigBuilder::sensitive_query_param).
 
 use std::sync::OnceLock;
 
@@ -117,8 +105,22 @@ fn any_part(name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
 }
 
 /// Whether a value recorded under this name (a log field, a JSON key, a span attribute, a
-/// `key=value` pair in text) must not leave the process. See the [module docs](self) for the
-/// rules. `code` is not sensitive here (status codes); it is as a query parameter.
+/// `key=value` pair in text) must not leave the process.
+///
+/// A name is split into parts (at every character that is not a letter or digit, and where a
+/// lowercase letter or digit is followed by an uppercase one: `X-Amz-Signature`, `sessionId`,
+/// `db.password`), and it is sensitive when one of its parts
+/// - contains `token`, `secret`, `pass`, `key`, `auth`, `session`, `credential` or `cookie`
+///   (`access_token`, `passwd`, `x-api-key`, `Authorization`, `session_id`), unless the part is
+///   a common word that only contains one of them (`author`, `authority`, `keyword`, `passenger`,
+///   `bypass`, …);
+/// - is `jwt`, `pwd`, `csrf`, `xsrf`, `sig`, or starts with `signature` or `sigv`;
+///
+/// or when the name is one the application added with
+/// [`ObsConfigBuilder::sensitive_query_param`](crate::ObsConfigBuilder::sensitive_query_param).
+///
+/// `code` is not sensitive here (status codes); it is as a query parameter
+/// ([`is_sensitive_param`]).
 ///
 /// ```
 /// use obs_core::redact::is_sensitive_name;

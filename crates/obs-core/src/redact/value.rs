@@ -1,19 +1,4 @@
 //! The value policy: text that looks like a credential whatever name it was given.
-//!
-//! Recognised shapes (each a whole run of token characters, so a shape inside a longer word
-//! does not count):
-//! - a JWT: three base64url segments joined by dots, the first starting with `eyJ`;
-//! - a token with a well-known prefix: `ghp_`, `gho_`, `ghs_`, `ghu_`, `ghr_`, `github_pat_`,
-//!   `glpat-`, `xoxb-`, `xoxp-`, `xoxa-`, `xoxs-`, `sk_live_`, `sk_test_`, `rk_live_`, `sk-`,
-//!   `npm_`, `AIza`, and AWS access key ids (`AKIA`/`ASIA` and 16 more);
-//! - a hex run of 40 or more digits (SHA-1 and longer keys and digests). Shorter hex runs stay:
-//!   a trace id (32), a span id (16) and a UUID are ids obs itself records and logs;
-//! - a base64 or base64url run of 24 or more characters that mixes uppercase, lowercase and
-//!   digits the way random text does (at least one of each, and the character class changes
-//!   between at least 40 % of neighbouring characters), so `camelCaseIdentifiers` and paths stay.
-//!
-//! The credential after `Bearer` or `Basic` is found by the text scanner, since it needs the
-//! word before it.
 
 use std::borrow::Cow;
 
@@ -47,8 +32,22 @@ fn is_run_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-' | b'.')
 }
 
-/// Whether `value` contains text shaped like a credential (see the [module docs](self)), or is a
-/// `Bearer`/`Basic` credential.
+/// Whether `value` contains text shaped like a credential, or is a `Bearer`/`Basic` credential.
+///
+/// Recognised shapes (each a whole run of token characters, so a shape inside a longer word
+/// does not count):
+/// - a JWT: three base64url segments joined by dots, the first starting with `eyJ`;
+/// - a token with a well-known prefix: `ghp_`, `gho_`, `ghs_`, `ghu_`, `ghr_`, `github_pat_`,
+///   `glpat-`, `xoxb-`, `xoxp-`, `xoxa-`, `xoxs-`, `sk_live_`, `sk_test_`, `rk_live_`, `sk-`,
+///   `npm_`, `AIza`, and AWS access key ids (`AKIA`/`ASIA` and 16 more);
+/// - a hex run of 40 or more digits (SHA-1 and longer keys and digests). Shorter hex runs stay:
+///   a trace id (32), a span id (16) and a UUID are ids obs itself records and logs;
+/// - a base64 or base64url run of 24 or more characters that mixes uppercase, lowercase and
+///   digits the way random text does (at least one of each, and the character class changes
+///   between at least 40 % of neighbouring characters), so `camelCaseIdentifiers` and paths stay.
+///
+/// A value that is `Bearer …` or `Basic …` counts too; inside longer text, [`text`](super::text)
+/// finds the credential after those words wherever they stand.
 ///
 /// ```
 /// use obs_core::redact::looks_like_credential;
