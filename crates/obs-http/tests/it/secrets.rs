@@ -148,22 +148,6 @@ fn client() -> HttpClient {
         .service(Client::builder(TokioExecutor::new()).build_http::<Body>())
 }
 
-/// A failing database call, as an application writes it: the driver's error carries the DSN.
-#[derive(Debug)]
-struct DbError(String);
-
-impl std::fmt::Display for DbError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl obs_core::ErrorType for DbError {
-    fn error_type(&self) -> std::borrow::Cow<'static, str> {
-        "login_failed".into()
-    }
-}
-
 #[tracing::instrument(err)]
 async fn fetch_profile(user: &str, password: &str) -> Result<(), String> {
     Err(format!(
@@ -204,7 +188,8 @@ async fn note(body: String) -> impl IntoResponse {
 async fn db() -> impl IntoResponse {
     let dsn = format!("postgres://app:{OP_DSN_PASSWORD}@db.internal:5432/app");
     let result = obs_core::instrument(obs_core::Operation::new("db.login"), async {
-        Err::<(), _>(DbError(format!(
+        // A driver's error, as it carries the DSN.
+        Err::<(), _>(std::io::Error::other(format!(
             "connect to {dsn} failed: password authentication failed (password={OP_PASSWORD})"
         )))
     })
