@@ -321,17 +321,22 @@ fn schemes(input: &str, ranges: &mut Vec<(usize, usize)>) {
             if token.is_empty() || token == REDACTED {
                 continue;
             }
-            // "a basic example": after `Basic` only base64 that is not a plain word counts.
-            if basic
-                && (token.len() < 4
-                    || token.bytes().all(|b| b.is_ascii_lowercase())
-                    || STATUS_WORDS.iter().any(|w| token.eq_ignore_ascii_case(w)))
-            {
+            // "a basic example", "Basic Plan": after `Basic` only base64 that is not a word counts.
+            if basic && !base64_like(token) {
                 continue;
             }
             ranges.push((start, end));
         }
     }
+}
+
+/// Base64 of at least 8 characters that is not a word: a digit, `+`, `/` or `=`, or an
+/// uppercase letter after the first character.
+fn base64_like(token: &str) -> bool {
+    token.len() >= 8
+        && token.bytes().enumerate().any(|(i, b)| {
+            b.is_ascii_digit() || b"+/=".contains(&b) || (i > 0 && b.is_ascii_uppercase())
+        })
 }
 
 fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
@@ -433,6 +438,10 @@ mod tests {
                 "my_app::auth::session: user logged in",
             ),
             ("a basic example", "a basic example"),
+            (
+                "Basic Plan, Basic Authentication",
+                "Basic Plan, Basic Authentication",
+            ),
             (
                 "Authorization: Basic dXNlcjpwYXNz",
                 "Authorization: [REDACTED]",
