@@ -153,9 +153,7 @@ where
 
 /// Redacts a JSON log field: the whole value under a sensitive name, secrets inside strings.
 fn redact_json_field(name: &str, value: &mut Value) {
-    if name != "message"
-        && (crate::redact::is_sensitive_param(name) || crate::redact::is_sensitive_header(name))
-    {
+    if name != "message" && crate::redact::is_sensitive_name(name) {
         *value = Value::String(crate::redact::REDACTED.to_owned());
     } else if let Value::String(s) = value
         && let std::borrow::Cow::Owned(redacted) = crate::redact::text(s)

@@ -1,8 +1,9 @@
 //! Redaction of captured bodies: JSON values of sensitive keys, form fields, `key=value` pairs in
-//! text. Bodies are usually captured truncated, so nothing here needs a complete document.
+//! text, and credentials anywhere. Request and response bodies go through the same rules. Bodies
+//! are usually captured truncated, so nothing here needs a complete document.
 
 use super::REDACTED;
-use super::text::sensitive_key;
+use super::names::is_sensitive_name;
 
 /// The media type of a `Content-Type` value, lowercase, without parameters.
 fn media_type(content_type: &str) -> String {
@@ -15,6 +16,11 @@ fn media_type(content_type: &str) -> String {
 }
 
 /// Whether a content type is textual, so a body of it may be captured at all.
+///
+/// ```
+/// assert!(obs_core::redact::is_textual("application/problem+json"));
+/// assert!(!obs_core::redact::is_textual("image/png"));
+/// ```
 pub fn is_textual(content_type: &str) -> bool {
     let ct = media_type(content_type);
     ct.starts_with("text/")
@@ -26,9 +32,21 @@ pub fn is_textual(content_type: &str) -> bool {
         || ct == "application/graphql"
 }
 
-/// A captured body as it may be recorded: JSON with the values of sensitive keys replaced, form
-/// bodies with sensitive fields replaced, other text with sensitive `key=value` / `key: value` pairs
-/// and URL credentials replaced.
+/// A captured body (request or response) as it may be recorded:
+/// - JSON: the values of sensitive keys ([`is_sensitive_name`]) replaced whole (objects and
+///   arrays included), and every other string value redacted as [`text`](super::text);
+/// - forms (`application/x-www-form-urlencoded`): as a [`query`](super::query);
+/// - any other textual type (`text/plain`, `text/html`, XML, …): as [`text`](super::text).
+///
+/// ```
+/// use obs_core::redact::body;
+///
+/// assert_eq!(
+///     body("application/json", r#"{"password":"x","note":"Bearer y","n":1}"#),
+///     r#"{"password":"[REDACTED]","note":"Bearer [REDACTED]","n":1}"#
+/// );
+/// assert_eq!(body("text/plain", "your api key: k1\nbye"), "your api key: [REDACTED]\nbye");
+/// ```
 pub fn body(content_type: &str, text: &str) -> String {
     let ct = media_type(content_type);
     if ct == "application/json" || ct.ends_with("+json") {
@@ -58,11 +76,21 @@ fn json(text: &str) -> String {
                 out.push_str(REDACTED);
                 out.push('"');
                 redact_next_value = false;
-            } else {
+            } else if is_key {
                 out.push_str(token);
-                if is_key {
-                    let key = token.trim_matches('"');
-                    redact_next_value = sensitive_key(key);
+                redact_next_value = is_sensitive_name(token.trim_matches('"'));
+            } else {
+                // A string value under a plain key: secrets inside it still go.
+                let inner = &token[1..];
+                // Closed unless the text was cut inside the string (its last quote escaped).
+                let closed = inner
+                    .strip_suffix('"')
+                    .filter(|s| s.bytes().rev().take_while(|&b| b == b'\\').count() % 2 == 0);
+                let (inner, closed) = closed.map_or((inner, false), |s| (s, true));
+                out.push('"');
+                out.push_str(&super::text(inner));
+                if closed {
+                    out.push('"');
                 }
             }
             i = end;

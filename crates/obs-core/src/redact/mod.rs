@@ -1,7 +1,25 @@
 //! Redaction: the one place that decides what may leave the process.
 //!
-//! Values of sensitive headers, sensitive query parameters and URL credentials become
-//! [`REDACTED`]; names stay, so a trace still shows that a header or parameter was there.
+//! Values of sensitive headers, parameters and fields, URL credentials, and text shaped like a
+//! credential become [`REDACTED`]; names stay, so a trace still shows that a header or parameter
+//! was there. obs applies it to span attributes and events (at export), log lines (text and
+//! JSON), captured bodies, panic messages and URLs; crates that record other text (SQL, Redis
+//! commands, connection strings) use the same pieces.
+//!
+//! # The stable pieces
+//!
+//! | piece | for |
+//! |---|---|
+//! | [`is_sensitive_name`] | the name policy: log fields, JSON keys, span attributes, `key=value` |
+//! | [`is_sensitive_header`], [`header_value`], [`headers`] | the header policy |
+//! | [`is_sensitive_param`], [`query`] | the query and form parameter policy |
+//! | [`looks_like_credential`] | the value policy: JWTs, `Bearer …`, token prefixes, long hex or base64 |
+//! | [`url`], [`url_credentials`] | URLs and connection strings: user information, query, path |
+//! | [`text`] | free text: log lines, error and panic messages, plain-text bodies |
+//! | [`body`], [`is_textual`] | captured bodies by content type |
+//!
+//! Their names and signatures are kept stable for obs's other crates; the rules behind them may
+//! grow (more names, more shapes), never shrink.
 //!
 //! ```
 //! use obs_core::redact;
@@ -12,109 +30,76 @@
 //! );
 //! assert!(redact::is_sensitive_header("X-Session-Id"));
 //! assert!(!redact::is_sensitive_header("Accept"));
+//! assert_eq!(redact::query("pwd=x&jwt=y&page=2"), "pwd=[REDACTED]&jwt=[REDACTED]&page=2");
+//! assert_eq!(
+//!     redact::text("db login failed: password=hunter2 user=app"),
+//!     "db login failed: password=[REDACTED] user=app"
+//! );
 //! ```
+//!
+//! What is never redacted: trace ids (32 hex digits), span ids (16), UUIDs, and status words
+//! (`Unavailable`, `expired`, `denied`) even under a sensitive name; hex is taken for a secret
+//! from 40 digits on, or under a sensitive name.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 use http::HeaderMap;
 
 mod body;
+mod names;
+mod spans;
 mod text;
+mod value;
 
 pub use body::{body, is_textual};
+pub use names::{is_sensitive_header, is_sensitive_name, is_sensitive_param};
+pub(crate) use spans::redact_spans;
 pub use text::text;
+pub use value::looks_like_credential;
 
 /// What a redacted value becomes.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Header names that are always sensitive.
-const SENSITIVE_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-];
-
-/// Substrings that make any header name sensitive.
-const SENSITIVE_HEADER_PARTS: &[&str] = &["token", "secret", "password", "session", "key"];
-
-/// Query parameter names that are always sensitive (compared without case).
-const SENSITIVE_PARAMS: &[&str] = &[
-    "token",
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "password",
-    "passwd",
-    "secret",
-    "client_secret",
-    "signature",
-    "sig",
-    "x-amz-signature",
-    "x-amz-credential",
-    "x-amz-security-token",
-    "code",
-    "api_key",
-    "apikey",
-];
-
-/// Substrings that make any query parameter name sensitive.
-const SENSITIVE_PARAM_PARTS: &[&str] = &["token", "secret", "password"];
-
-static EXTRA_PARAMS: OnceLock<Vec<String>> = OnceLock::new();
-
-/// Adds query parameter names (lowercase) to the sensitive list; `init` calls it once.
+/// Adds names (lowercase) to the sensitive ones; `init` calls it once.
 pub(crate) fn set_extra_sensitive_params(names: Vec<String>) {
-    let _ = EXTRA_PARAMS.set(names);
+    names::set_extra(names);
 }
 
-pub(super) fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
-
-/// Whether a header's value must not leave the process: Authorization, Proxy-Authorization, Cookie,
-/// Set-Cookie, X-Api-Key, and any name containing token, secret, password, session or key.
-pub fn is_sensitive_header(name: &str) -> bool {
-    SENSITIVE_HEADERS
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h))
-        || SENSITIVE_HEADER_PARTS
-            .iter()
-            .any(|p| contains_ignore_case(name, p))
-}
-
-/// Whether a query parameter's value must not leave the process.
-pub fn is_sensitive_param(name: &str) -> bool {
-    SENSITIVE_PARAMS
-        .iter()
-        .any(|p| name.eq_ignore_ascii_case(p))
-        || SENSITIVE_PARAM_PARTS
-            .iter()
-            .any(|p| contains_ignore_case(name, p))
-        || EXTRA_PARAMS
-            .get()
-            .is_some_and(|extra| extra.iter().any(|p| name.eq_ignore_ascii_case(p)))
-}
-
-/// A header's value as it may be recorded: [`REDACTED`] for sensitive headers, the value for others
-/// (or a placeholder when it is not visible ASCII).
+/// A header's value as it may be recorded: [`REDACTED`] for sensitive headers
+/// ([`is_sensitive_header`]); for others the value with anything shaped like a credential
+/// replaced ([`text`]), or a placeholder when it is not visible ASCII.
+///
+/// ```
+/// use http::HeaderValue;
+/// use obs_core::redact::header_value;
+///
+/// assert_eq!(header_value("authorization", &HeaderValue::from_static("Bearer x")), "[REDACTED]");
+/// assert_eq!(header_value("x-upstream", &HeaderValue::from_static("Bearer x")), "Bearer [REDACTED]");
+/// assert_eq!(header_value("accept", &HeaderValue::from_static("text/html")), "text/html");
+/// ```
 pub fn header_value<'a>(name: &str, value: &'a http::HeaderValue) -> Cow<'a, str> {
     if is_sensitive_header(name) {
         Cow::Borrowed(REDACTED)
     } else {
         match value.to_str() {
-            Ok(v) => Cow::Borrowed(v),
+            Ok(v) => text(v),
             Err(_) => Cow::Borrowed("[NON-ASCII]"),
         }
     }
 }
 
-/// Every header as `(name, value)` pairs that may be recorded.
+/// Every header as `(name, value)` pairs that may be recorded, each value as [`header_value`]
+/// gives it.
+///
+/// ```
+/// let mut map = http::HeaderMap::new();
+/// map.insert("cookie", http::HeaderValue::from_static("sid=abc"));
+/// map.insert("accept", http::HeaderValue::from_static("*/*"));
+/// assert_eq!(
+///     obs_core::redact::headers(&map),
+///     [("cookie".to_owned(), "[REDACTED]".to_owned()), ("accept".to_owned(), "*/*".to_owned())]
+/// );
+/// ```
 pub fn headers(map: &HeaderMap) -> Vec<(String, String)> {
     map.iter()
         .map(|(name, value)| {
@@ -126,14 +111,41 @@ pub fn headers(map: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A query string (without `?`) with sensitive parameter values replaced. Borrows when nothing
-/// needed redacting.
+/// Whether one `name=value` pair of a query or form must be redacted: its name is sensitive
+/// ([`is_sensitive_param`]), or its value looks like a credential.
+fn secret_pair(pair: &str) -> bool {
+    match pair.split_once('=') {
+        Some((name, value)) => {
+            is_sensitive_param(&decode_name(name))
+                || (value != REDACTED && value_is_credential(value))
+        }
+        None => false,
+    }
+}
+
+/// A query value that looks like a credential: `Bearer …` (encoded or not), or a shape.
+fn value_is_credential(value: &str) -> bool {
+    let scheme = |s: &str| {
+        value.len() > s.len() + 1
+            && value.as_bytes()[..s.len()].eq_ignore_ascii_case(s.as_bytes())
+            && matches!(value.as_bytes()[s.len()], b'+' | b' ' | b'%')
+    };
+    scheme("bearer") || scheme("basic") || looks_like_credential(value)
+}
+
+/// A query string (without `?`) with the values of sensitive parameters
+/// ([`is_sensitive_param`]) and values that look like credentials ([`looks_like_credential`])
+/// replaced; the other pairs stay as they were. Borrows when nothing needed redacting. Form
+/// bodies (`application/x-www-form-urlencoded`) use the same rules.
+///
+/// ```
+/// assert_eq!(
+///     obs_core::redact::query("q=shoes&session_id=s1&state=da39a3ee5e6b4b0d3255bfef95601890afd80709&page=2"),
+///     "q=shoes&session_id=[REDACTED]&state=[REDACTED]&page=2"
+/// );
+/// ```
 pub fn query(query: &str) -> Cow<'_, str> {
-    let needs = query.split('&').any(|pair| {
-        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
-        is_sensitive_param(&decode_name(name))
-    });
-    if !needs {
+    if !query.split('&').any(secret_pair) {
         return Cow::Borrowed(query);
     }
     let mut out = String::with_capacity(query.len());
@@ -142,7 +154,7 @@ pub fn query(query: &str) -> Cow<'_, str> {
             out.push('&');
         }
         match pair.split_once('=') {
-            Some((name, _)) if is_sensitive_param(&decode_name(name)) => {
+            Some((name, _)) if secret_pair(pair) => {
                 out.push_str(name);
                 out.push('=');
                 out.push_str(REDACTED);
@@ -163,29 +175,56 @@ fn decode_name(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// A URL (absolute, or a path with a query) with credentials (`user:pass@`) and sensitive query
-/// values replaced. The fragment is dropped, as OpenTelemetry's `url.full` requires.
+/// A URL or connection string with its user information (`user:pass@`, `:pass@`) replaced; the
+/// rest stays as it is. Borrows when there was none.
+///
+/// ```
+/// assert_eq!(
+///     obs_core::redact::url_credentials("redis://:s3cret@cache:6379/0"),
+///     "redis://[REDACTED]@cache:6379/0"
+/// );
+/// assert_eq!(obs_core::redact::url_credentials("https://h/p@th"), "https://h/p@th");
+/// ```
+pub fn url_credentials(url: &str) -> Cow<'_, str> {
+    // Credentials sit between "scheme://" and the last '@' of the authority.
+    if let Some(scheme_end) = url.find("://") {
+        let authority_start = scheme_end + 3;
+        let rest = &url[authority_start..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            return Cow::Owned(format!(
+                "{}{}{}",
+                &url[..authority_start],
+                REDACTED,
+                &rest[at..]
+            ));
+        }
+    }
+    Cow::Borrowed(url)
+}
+
+/// A URL (absolute, or a path with a query) with credentials ([`url_credentials`]), sensitive
+/// query values ([`query`]) and path segments that look like credentials (a JWT, a long hex or
+/// base64 key) replaced. The fragment is dropped, as OpenTelemetry's `url.full` requires.
+///
+/// ```
+/// assert_eq!(
+///     obs_core::redact::url(
+///         "https://u:p@h/reset/da39a3ee5e6b4b0d3255bfef95601890afd80709?pwd=x&page=2#top"
+///     ),
+///     "https://[REDACTED]@h/reset/[REDACTED]?pwd=[REDACTED]&page=2"
+/// );
+/// ```
 pub fn url(url: &str) -> Cow<'_, str> {
     let without_fragment = url.split_once('#').map_or(url, |(u, _)| u);
     let (before_query, query_part) = match without_fragment.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (without_fragment, None),
     };
-    // Credentials sit between "scheme://" and the first '@' of the authority.
-    let mut head = Cow::Borrowed(before_query);
-    if let Some(scheme_end) = before_query.find("://") {
-        let authority_start = scheme_end + 3;
-        let rest = &before_query[authority_start..];
-        let authority_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            head = Cow::Owned(format!(
-                "{}{}{}",
-                &before_query[..authority_start],
-                REDACTED,
-                &rest[at..]
-            ));
-        }
-    }
+    let head = match url_credentials(before_query) {
+        Cow::Borrowed(head) => value::replace_shapes(head),
+        Cow::Owned(head) => Cow::Owned(value::replace_shapes(&head).into_owned()),
+    };
     let redacted_query = query_part.map(query);
     let unchanged = matches!(head, Cow::Borrowed(_))
         && matches!(redacted_query, None | Some(Cow::Borrowed(_)))

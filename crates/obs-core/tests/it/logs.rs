@@ -172,3 +172,64 @@ fn secrets_in_json_log_fields_are_redacted() {
         assert_eq!(value["fields"]["url"], "https://[REDACTED]@h/");
     });
 }
+
+#[test]
+fn json_uri_field_keeps_the_query_after_a_secret() {
+    isolated(
+        "logs::json_uri_field_keeps_the_query_after_a_secret",
+        || {
+            let capture = LogCapture::new();
+            let _guard = obs_core::init(
+                obs_core::ObsConfig::builder()
+                    .log_format(LogFormat::Json)
+                    .log_writer(capture.writer())
+                    .build(),
+            )
+            .unwrap();
+            tracing::info!(
+                uri = "/search?token=SECRET1&pwd=SECRET2&page=2&sort=asc",
+                "request"
+            );
+            let line = capture.lines_containing("request").pop().unwrap();
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(
+                value["fields"]["uri"],
+                "/search?token=[REDACTED]&pwd=[REDACTED]&page=2&sort=asc"
+            );
+        },
+    );
+}
+
+#[test]
+fn export_failure_warning_keeps_the_status_word() {
+    isolated("logs::export_failure_warning_keeps_the_status_word", || {
+        // A port nothing listens on: the export fails with gRPC status `Unavailable`.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let capture = LogCapture::new();
+        let guard = obs_core::init(
+            obs_core::ObsConfig::builder()
+                .endpoint(format!("http://127.0.0.1:{port}"))
+                .export_timeout(std::time::Duration::from_secs(2))
+                .log_writer(capture.writer())
+                .build(),
+        )
+        .unwrap();
+        tracing::info_span!("lost").in_scope(|| {});
+        let _ = guard.force_flush();
+        let deadline = std::time::Instant::now() + WAIT;
+        let warning = loop {
+            // The exporter's error as tonic words it, whatever obs's warning says around it.
+            if let Some(line) = capture.lines_containing("gRPC code").pop() {
+                break line;
+            }
+            assert!(std::time::Instant::now() < deadline, "no export warning");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(warning.contains("gRPC code: Unavailable"), "{warning}");
+        assert!(!warning.contains("[REDACTED]"), "{warning}");
+    });
+}

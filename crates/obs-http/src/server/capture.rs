@@ -3,8 +3,10 @@
 //!
 //! Off unless added. Put it inside [`crate::HttpLayer`] (add it to the router first), so it sees
 //! the server span; it records only when that span is sampled, only bodies whose content type is
-//! textual (JSON, text, form, XML), at most `max_bytes` of each, and passes every captured body
-//! through `obs_core::redact::body` (sensitive JSON keys, form fields and `key=value` pairs).
+//! textual (JSON, text, form, XML), at most `max_bytes` of each, and passes every captured body,
+//! request and response alike, through [`obs_core::redact::body`]: values of sensitive JSON keys
+//! and form fields, sensitive `key=value` / `key: value` pairs in text, and anything shaped like
+//! a credential (JWTs, `Bearer …`, long hex or base64 keys) wherever it stands.
 //!
 //! ```
 //! use axum::{routing::post, Router};

@@ -77,7 +77,8 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panic".to_owned());
-    let mut message = obs_core::redact::url(&message).into_owned();
+    // Panic messages quote what the code was handling: the whole text is redacted, not only URLs.
+    let mut message = obs_core::redact::text(&message).into_owned();
     if message.len() > 512 {
         let mut cut = 512;
         while !message.is_char_boundary(cut) {

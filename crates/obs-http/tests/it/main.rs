@@ -8,6 +8,7 @@ mod collector;
 mod correlation;
 mod hop;
 mod routes;
+mod secrets;
 mod server;
 mod traceresponse;
 #[cfg(feature = "ws")]
