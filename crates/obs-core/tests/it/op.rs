@@ -291,7 +291,7 @@ fn kind_links_result_attributes_timeout_and_foreign_errors() {
                         .on_result(|r: &Result<u64, std::io::Error>, span| {
                             if let Ok(n) = r {
                                 span.set("db.rows_affected", *n as i64)
-                                    .set(String::from("db.owned_key"), "yes");
+                                    .set(String::from("db.owned_name"), "yes");
                             }
                         }),
                     async { Ok(3) },
@@ -379,7 +379,7 @@ fn kind_links_result_attributes_timeout_and_foreign_errors() {
             assert_eq!(db.kind, 3, "client");
             assert_eq!(db.attr("db.collection.orders"), Some("true"));
             assert_eq!(db.attr("db.rows_affected"), Some("3"));
-            assert_eq!(db.attr("db.owned_key"), Some("yes"));
+            assert_eq!(db.attr("db.owned_name"), Some("yes"));
             assert_eq!(
                 links_of(&receiver, "db.update"),
                 vec![(
