@@ -37,9 +37,12 @@ pub mod op;
 pub mod propagation;
 mod recorder;
 pub mod redact;
+mod registry;
 pub mod sampler;
 mod scalar;
+mod scrape;
 mod shard;
+mod snapshot;
 pub mod trace;
 
 pub use config::{ConfigError, LogFormat, ObsConfig, ObsConfigBuilder, Protocol, SamplerConfig};

@@ -5,7 +5,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /metrics` | the Prometheus text exposition ([`PROMETHEUS_CONTENT_TYPE`]) |
-//! | `GET /metrics/json` | `{"timestamp", "counters", "gauges", "histograms"}`, from the same rendering |
+//! | `GET /metrics/json` | `{"timestamp", "counters", "gauges", "histograms"}`, from the same snapshot |
 //! | `GET /healthz` | `200 ok` while the process runs |
 //! | `GET /readyz` | `200 {"status":"ready"}` or `503 {"status":"not_ready","failed_check","error"}` |
 //! | `GET /debug/pprof/profile` | a CPU profile, only with the `pprof` feature and `AdminRouter::with_pprof` |
@@ -44,7 +44,6 @@
 //! # Ok(()) }
 //! ```
 
-mod exposition;
 mod json;
 mod metrics;
 #[cfg(feature = "pprof")]

@@ -4,6 +4,7 @@
 mod admin;
 mod client;
 mod hop;
+mod metrics;
 mod server;
 #[cfg(feature = "ws")]
 mod ws;
