@@ -4,76 +4,47 @@
 //! to `init`, or [`crate::catalog::default_buckets`]), so obs counts each sample into its bucket at
 //! once: a binary search over the bounds and two atomic additions, nothing buffered between
 //! scrapes.
-//!
-//! Each series keeps a shard of counters per CPU ([`crate::shard`]), so worker threads recording
-//! into one series at once do not wait for each other's cache lines.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use metrics::HistogramFn;
 
-use crate::shard;
+use crate::scalar::add_f64;
 use crate::snapshot::HistogramSnapshot;
 
-/// Cells (8 bytes each) of padding after each shard's counters: 128 bytes, so no two shards'
-/// counters share a cache line or the line the CPU prefetches next to it.
-const PAD_CELLS: usize = 16;
-
-/// One series: per shard, the sum (as `f64` bits) and a count per bucket (the last one is
-/// `+Inf`), then padding; all shards in one allocation.
+/// One series: the sum (as `f64` bits) and a count per bucket (the last one is `+Inf`).
 #[derive(Debug)]
 pub(crate) struct FixedHistogram {
     bounds: Arc<[f64]>,
-    /// Cells per shard: the sum, the counts, the padding.
-    stride: usize,
-    /// `cells.len() / stride`, kept so that a record does not divide.
-    shards: usize,
-    cells: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    counts: Box<[AtomicU64]>,
 }
 
 impl FixedHistogram {
     pub(crate) fn new(bounds: Arc<[f64]>) -> Self {
-        Self::with_shards(bounds, shard::count())
-    }
-
-    fn with_shards(bounds: Arc<[f64]>, shards: usize) -> Self {
-        let stride = 1 + bounds.len() + 1 + PAD_CELLS;
-        let shards = shards.max(1);
-        let cells = (0..stride * shards)
-            .map(|_| AtomicU64::new(0f64.to_bits()))
-            .collect();
         Self {
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0f64.to_bits()),
             bounds,
-            stride,
-            shards,
-            cells,
         }
-    }
-
-    fn shards(&self) -> impl Iterator<Item = &[AtomicU64]> {
-        self.cells.chunks_exact(self.stride)
     }
 
     /// Cumulative counts per bound, then the total (the `+Inf` bucket), and the sum.
     fn snapshot(&self) -> (Vec<u64>, u64, f64) {
-        let mut counts = vec![0u64; self.bounds.len() + 1];
-        let mut sum = 0.0;
-        for shard in self.shards() {
-            sum += f64::from_bits(shard[0].load(Ordering::Relaxed));
-            for (total, count) in counts.iter_mut().zip(&shard[1..]) {
-                *total += count.load(Ordering::Relaxed);
-            }
-        }
         let mut running = 0;
         let mut cumulative = Vec::with_capacity(self.bounds.len());
-        for (i, count) in counts.iter().enumerate() {
-            running += count;
+        for (i, count) in self.counts.iter().enumerate() {
+            running += count.load(Ordering::Relaxed);
             if i < self.bounds.len() {
                 cumulative.push(running);
             }
         }
-        (cumulative, running, sum)
+        (
+            cumulative,
+            running,
+            f64::from_bits(self.sum.load(Ordering::Relaxed)),
+        )
     }
 
     /// The buckets, count and sum, for a [`crate::metrics::Snapshot`].
@@ -88,10 +59,7 @@ impl FixedHistogram {
 
     /// The number of values recorded so far: it changes whenever the series is used.
     pub(crate) fn count(&self) -> u64 {
-        self.shards()
-            .flat_map(|shard| &shard[1..=self.bounds.len() + 1])
-            .map(|c| c.load(Ordering::Relaxed))
-            .sum()
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
     }
 }
 
@@ -103,13 +71,10 @@ impl HistogramFn for FixedHistogram {
         }
         // Prometheus buckets are `le`: a value equal to a bound counts in that bound's bucket.
         let bucket = self.bounds.partition_point(|bound| *bound < value);
-        let base = shard::this_thread(self.shards) * self.stride;
-        let (Some(sum), Some(count)) = (self.cells.get(base), self.cells.get(base + 1 + bucket))
-        else {
-            return;
-        };
-        count.fetch_add(1, Ordering::Relaxed);
-        shard::add_f64(sum, value);
+        if let Some(count) = self.counts.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+            add_f64(&self.sum, value);
+        }
     }
 }
 
@@ -138,28 +103,8 @@ mod tests {
     }
 
     #[test]
-    fn shards_add_up_and_keep_apart() {
-        let h = FixedHistogram::with_shards(bounds(&[1.0, 2.5]), 3);
-        assert_eq!(h.shards().count(), 3);
-        // Each shard's sum and counts, then at least 128 bytes before the next shard's.
-        assert!(h.stride * 8 >= (1 + 3) * 8 + 128);
-        // One record in each shard, written there directly as three threads would.
-        for (shard, value) in h.shards().zip([0.5f64, 2.0, 9.0]) {
-            shard[0].store(value.to_bits(), Ordering::Relaxed);
-            let bucket = h.bounds.partition_point(|b| *b < value);
-            shard[1 + bucket].fetch_add(1, Ordering::Relaxed);
-        }
-        h.record(1.0);
-        let (cumulative, total, sum) = h.snapshot();
-        assert_eq!(cumulative, vec![2, 3]);
-        assert_eq!(total, 4);
-        assert_eq!(sum, 12.5);
-    }
-
-    #[test]
     fn concurrent_records_lose_nothing() {
-        // More threads than shards: some threads share a shard.
-        let h = Arc::new(FixedHistogram::with_shards(bounds(&[1.0]), 3));
+        let h = Arc::new(FixedHistogram::new(bounds(&[1.0])));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let h = h.clone();

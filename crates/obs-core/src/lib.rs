@@ -41,7 +41,6 @@ mod registry;
 pub mod sampler;
 mod scalar;
 mod scrape;
-mod shard;
 mod snapshot;
 pub mod trace;
 

@@ -16,7 +16,7 @@ use metrics::{CounterFn as _, Key, Label, SharedString, Unit};
 use crate::catalog::{self, MetricKind};
 use crate::histogram::FixedHistogram;
 use crate::metrics::{OVERFLOW_LABEL_VALUE, catalog_limits};
-use crate::scalar::{ShardedCounter, ShardedGauge};
+use crate::scalar::{AtomicCounter, AtomicGauge};
 use crate::snapshot::{FamilySnapshot, SeriesSnapshot, SeriesValue, Snapshot};
 
 /// What `init` configures; the defaults are what a recorder built outside `init` uses.
@@ -35,7 +35,7 @@ pub(crate) trait Series: Send + Sync + 'static {
     fn activity(&self) -> Option<u64>;
 }
 
-impl Series for ShardedCounter {
+impl Series for AtomicCounter {
     fn activity(&self) -> Option<u64> {
         Some(self.value())
     }
@@ -47,7 +47,7 @@ impl Series for FixedHistogram {
     }
 }
 
-impl Series for ShardedGauge {
+impl Series for AtomicGauge {
     fn activity(&self) -> Option<u64> {
         None
     }
@@ -200,8 +200,8 @@ pub(crate) fn remove_everywhere(kind: MetricKind, key: &Key) -> bool {
 /// Every series of one recorder.
 pub(crate) struct Registry {
     settings: Settings,
-    counters: RwLock<Store<ShardedCounter>>,
-    gauges: RwLock<Store<ShardedGauge>>,
+    counters: RwLock<Store<AtomicCounter>>,
+    gauges: RwLock<Store<AtomicGauge>>,
     histograms: RwLock<Store<FixedHistogram>>,
     /// Help text and units given through `metrics::describe_*!`, for names no catalog declares.
     descriptions: RwLock<HashMap<String, (Option<Unit>, SharedString)>>,
@@ -237,12 +237,12 @@ impl Registry {
             .insert(name.to_owned(), (unit, help));
     }
 
-    pub(crate) fn counter(&self, key: &Key) -> Arc<ShardedCounter> {
-        self.get(&self.counters, key, ShardedCounter::new)
+    pub(crate) fn counter(&self, key: &Key) -> Arc<AtomicCounter> {
+        self.get(&self.counters, key, AtomicCounter::new)
     }
 
-    pub(crate) fn gauge(&self, key: &Key) -> Arc<ShardedGauge> {
-        self.get(&self.gauges, key, ShardedGauge::new)
+    pub(crate) fn gauge(&self, key: &Key) -> Arc<AtomicGauge> {
+        self.get(&self.gauges, key, AtomicGauge::new)
     }
 
     pub(crate) fn histogram(&self, key: &Key) -> Arc<FixedHistogram> {

@@ -1,118 +1,72 @@
-//! Counters and gauges, counted per CPU.
-//!
-//! A series every worker thread updates (a hot route's request counter, the in-flight gauge) would
-//! cost a cache-line transfer per update with one shared atomic, so each series keeps one shard
-//! per CPU ([`crate::shard`]) and a scrape adds them up.
+//! Counters and gauges: one atomic each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
 
 use metrics::{CounterFn, GaugeFn};
 
-use crate::shard::{self, Padded};
+/// A counter series.
+#[derive(Debug, Default)]
+pub(crate) struct AtomicCounter(AtomicU64);
 
-/// A counter series: a count per shard.
-#[derive(Debug)]
-pub(crate) struct ShardedCounter {
-    shards: Box<[Padded<AtomicU64>]>,
-}
-
-impl ShardedCounter {
-    /// A counter with one shard per CPU.
+impl AtomicCounter {
     pub(crate) fn new() -> Self {
-        Self::with_shards(shard::count())
+        Self::default()
     }
 
-    fn with_shards(shards: usize) -> Self {
-        Self {
-            shards: (0..shards.max(1)).map(|_| Padded::default()).collect(),
-        }
-    }
-
-    /// The count: every shard's, added up.
+    /// The count.
     pub(crate) fn value(&self) -> u64 {
-        self.shards
-            .iter()
-            .fold(0u64, |sum, s| sum.wrapping_add(s.0.load(Ordering::Relaxed)))
-    }
-
-    fn own(&self) -> &AtomicU64 {
-        &self.shards[shard::this_thread(self.shards.len())].0
+        self.0.load(Ordering::Relaxed)
     }
 }
 
-impl CounterFn for ShardedCounter {
+impl CounterFn for AtomicCounter {
     fn increment(&self, value: u64) {
-        self.own().fetch_add(value, Ordering::Relaxed);
+        self.0.fetch_add(value, Ordering::Relaxed);
     }
 
     /// Raises the count to `value` if it is lower (a counter never goes down).
     fn absolute(&self, value: u64) {
-        let current = self.value();
-        if value > current {
-            self.own().fetch_add(value - current, Ordering::Relaxed);
-        }
+        self.0.fetch_max(value, Ordering::Relaxed);
     }
 }
 
-/// A gauge series: a change per shard (as `f64` bits), added up when read.
+/// A gauge series: an `f64` kept as its bits.
 #[derive(Debug)]
-pub(crate) struct ShardedGauge {
-    shards: Box<[Padded<AtomicU64>]>,
-    /// Held while a `set` reads the value and moves it: two sets at once end at one of them.
-    set: Mutex<()>,
-}
+pub(crate) struct AtomicGauge(AtomicU64);
 
-impl ShardedGauge {
-    /// A gauge with one shard per CPU.
+impl AtomicGauge {
     pub(crate) fn new() -> Self {
-        Self::with_shards(shard::count())
+        Self(AtomicU64::new(0f64.to_bits()))
     }
 
-    fn with_shards(shards: usize) -> Self {
-        Self {
-            shards: (0..shards.max(1))
-                .map(|_| Padded(AtomicU64::new(0f64.to_bits())))
-                .collect(),
-            set: Mutex::new(()),
-        }
-    }
-
-    /// The value: every shard's change, added up.
+    /// The value.
     pub(crate) fn value(&self) -> f64 {
-        self.shards
-            .iter()
-            .map(|s| f64::from_bits(s.0.load(Ordering::Relaxed)))
-            .sum()
-    }
-
-    fn add(&self, delta: f64) {
-        shard::add_f64(&self.shards[shard::this_thread(self.shards.len())].0, delta);
+        f64::from_bits(self.0.load(Ordering::Relaxed))
     }
 }
 
-impl GaugeFn for ShardedGauge {
+impl GaugeFn for AtomicGauge {
     fn increment(&self, value: f64) {
-        self.add(value);
+        add_f64(&self.0, value);
     }
 
     fn decrement(&self, value: f64) {
-        self.add(-value);
+        add_f64(&self.0, -value);
     }
 
-    /// Moves the value to `value`: changes other threads make meanwhile apply on top, as they
-    /// would after a set of one shared value.
     fn set(&self, value: f64) {
-        let _one_at_a_time = self.set.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = self.value();
-        if value.is_finite() && current.is_finite() {
-            self.add(value - current);
-        } else {
-            // No difference reaches an infinite or NaN value: start over from it.
-            for (i, s) in self.shards.iter().enumerate() {
-                let v = if i == 0 { value } else { 0.0 };
-                s.0.store(v.to_bits(), Ordering::Relaxed);
-            }
+        self.0.store(value.to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// Adds `delta` to the `f64` whose bits `cell` holds.
+pub(crate) fn add_f64(cell: &AtomicU64, delta: f64) {
+    let mut current = cell.load(Ordering::Relaxed);
+    loop {
+        let next = (f64::from_bits(current) + delta).to_bits();
+        match cell.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(actual) => current = actual,
         }
     }
 }
@@ -123,23 +77,18 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn shards_add_up() {
-        let counter = ShardedCounter::with_shards(3);
-        for (i, shard) in counter.shards.iter().enumerate() {
-            shard.0.store(i as u64 + 1, Ordering::Relaxed);
-        }
+    fn counters_never_go_down_and_gauges_move_both_ways() {
+        let counter = AtomicCounter::new();
         counter.increment(4);
-        assert_eq!(counter.value(), 1 + 2 + 3 + 4);
-        counter.absolute(5);
-        assert_eq!(counter.value(), 10, "a counter never goes down");
+        counter.absolute(3);
+        assert_eq!(counter.value(), 4, "a counter never goes down");
         counter.absolute(25);
         assert_eq!(counter.value(), 25);
 
-        let gauge = ShardedGauge::with_shards(3);
-        gauge.shards[1].0.store(5f64.to_bits(), Ordering::Relaxed);
+        let gauge = AtomicGauge::new();
         gauge.increment(2.0);
         gauge.decrement(0.5);
-        assert_eq!(gauge.value(), 6.5);
+        assert_eq!(gauge.value(), 1.5);
         gauge.set(-3.0);
         assert_eq!(gauge.value(), -3.0);
         gauge.set(f64::INFINITY);
@@ -150,8 +99,8 @@ mod tests {
 
     #[test]
     fn concurrent_updates_lose_nothing() {
-        let counter = Arc::new(ShardedCounter::with_shards(shard::count()));
-        let gauge = Arc::new(ShardedGauge::with_shards(shard::count()));
+        let counter = Arc::new(AtomicCounter::new());
+        let gauge = Arc::new(AtomicGauge::new());
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let (counter, gauge) = (counter.clone(), gauge.clone());

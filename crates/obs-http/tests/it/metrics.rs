@@ -233,3 +233,82 @@ fn a_local_recorder_counts_one_tests_requests_exactly() {
     );
     assert_eq!(snap.kind("http_request_latency_ms"), Some("histogram"));
 }
+
+/// A scrape-time gauge shows in `/metrics` and `/metrics/json` with the value read at that
+/// scrape, and leaves both once its handle is dropped; a removed family series leaves too.
+#[test]
+fn scrape_callbacks_and_removed_series_in_text_and_json() {
+    use obs_core::catalog::MetricDef;
+    use obs_core::metrics::GaugeVec;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static POOL: MetricDef =
+        MetricDef::gauge("test_pool_connections", "Pool connections, by pool.")
+            .with_labels(&["pool"]);
+    static ROOM: MetricDef =
+        MetricDef::gauge("test_room_participants", "Participants, by room.").with_labels(&["room"]);
+    static ROOM_VEC: GaugeVec = GaugeVec::new(&ROOM);
+
+    isolated(
+        "metrics::scrape_callbacks_and_removed_series_in_text_and_json",
+        || {
+            let _guard = init(|b| b);
+            let connections = Arc::new(AtomicU64::new(3));
+            let read = connections.clone();
+            let callback = obs_core::metrics::on_scrape(&POOL, move |o| {
+                o.observe(&["main"], read.load(Ordering::Relaxed) as f64);
+            });
+            ROOM_VEC.with(&["closed"]).set(2.0);
+            ROOM_VEC.with(&["open"]).set(4.0);
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let addr = serve(app(HttpLayer::new())).await;
+                let scrape = MetricsSnapshot::parse(&call(addr, "GET", "/metrics", b"").await.1);
+                let pool = [("pool", "main")];
+                assert_eq!(scrape.value("test_pool_connections", &pool), Some(3.0));
+                assert_eq!(
+                    scrape.help("test_pool_connections"),
+                    Some("Pool connections, by pool.")
+                );
+                connections.store(9, Ordering::Relaxed);
+                let json: serde_json::Value =
+                    serde_json::from_str(&call(addr, "GET", "/metrics/json", b"").await.1).unwrap();
+                assert_eq!(
+                    json["gauges"]["test_pool_connections|pool=main"], 9,
+                    "{json}"
+                );
+                assert_eq!(
+                    json["gauges"]["test_room_participants|room=closed"], 2,
+                    "{json}"
+                );
+
+                assert!(ROOM_VEC.remove(&["closed"]));
+                drop(callback);
+                let scrape = MetricsSnapshot::parse(&call(addr, "GET", "/metrics", b"").await.1);
+                assert_eq!(
+                    scrape.value("test_pool_connections", &pool),
+                    None,
+                    "{}",
+                    scrape.text
+                );
+                assert_eq!(
+                    scrape.value("test_room_participants", &[("room", "closed")]),
+                    None
+                );
+                assert_eq!(
+                    scrape.value("test_room_participants", &[("room", "open")]),
+                    Some(4.0)
+                );
+                let json: serde_json::Value =
+                    serde_json::from_str(&call(addr, "GET", "/metrics/json", b"").await.1).unwrap();
+                assert!(
+                    json["gauges"]
+                        .get("test_pool_connections|pool=main")
+                        .is_none(),
+                    "{json}"
+                );
+            });
+        },
+    );
+}
