@@ -143,6 +143,8 @@ impl<H: MetricHandle> Family<H> {
     }
 
     /// A family with an explicit bound on distinct label sets, whatever the configuration says.
+    /// The recorder bounds every metric name too (the catalog's or configured bound, 1,000 by
+    /// default), so a family bound above that one folds at the recorder's bound.
     pub const fn with_limit(def: &'static MetricDef, limit: usize) -> Self {
         Self {
             def,
@@ -444,6 +446,29 @@ mod tests {
             .expect("overflow counter");
         assert!(folds.0.key().labels().any(|l| l.value() == "t_ms"));
         assert_eq!(folds.3, DebugValue::Counter(999_900));
+    }
+
+    #[test]
+    fn a_family_follows_the_recorder_in_force() {
+        static COUNTED: MetricDef = MetricDef::counter("t_follow_total", "t").with_labels(&["a"]);
+        static FAMILY: CounterVec = CounterVec::new(&COUNTED);
+        let (first, second) = (ObsRecorder::new(), ObsRecorder::new());
+        metrics::with_local_recorder(&first, || FAMILY.with(&["x"]).increment(1));
+        metrics::with_local_recorder(&second, || FAMILY.with(&["x"]).increment(5));
+        metrics::with_local_recorder(&first, || FAMILY.with(&["x"]).increment(1));
+        let count = |r: &ObsRecorder| match &r
+            .handle()
+            .snapshot()
+            .family("t_follow_total")
+            .unwrap()
+            .series[0]
+            .value
+        {
+            SeriesValue::Counter(n) => *n,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((count(&first), count(&second)), (2, 5));
+        assert_eq!(FAMILY.series_count(), 1);
     }
 
     #[test]

@@ -376,6 +376,9 @@ impl Registry {
     /// Every series, and what the scrape callbacks report, after a sweep.
     pub(crate) fn snapshot(&self) -> Snapshot {
         self.sweep();
+        // Callbacks first, with no lock held: one may record or describe metrics itself.
+        let mut observed = Vec::new();
+        crate::scrape::observe_all(|def, labels, value| observed.push((def, labels, value)));
         let mut families: BTreeMap<(String, u8), FamilySnapshot> = BTreeMap::new();
         let descriptions = self
             .descriptions
@@ -447,7 +450,7 @@ impl Registry {
                 );
             }
         }
-        crate::scrape::observe_all(|def, labels, value| {
+        for (def, labels, value) in observed {
             let labels = def
                 .labels
                 .iter()
@@ -455,7 +458,7 @@ impl Registry {
                 .zip(labels)
                 .collect();
             family(def.name, def.kind, SeriesSnapshot { labels, value });
-        });
+        }
         let mut families: Vec<FamilySnapshot> = families.into_values().collect();
         for f in &mut families {
             f.series.sort_by(|a, b| a.labels.cmp(&b.labels));
