@@ -1,6 +1,6 @@
 use super::*;
 use crate::catalog::{LATENCY_SECONDS_BUCKETS, MetricDef, SIZE_BYTES_BUCKETS};
-use crate::metrics::{CounterVec, GaugeVec, ObsRecorder, on_scrape};
+use crate::metrics::{CounterVec, GaugeVec, OVERFLOW_LABEL_VALUE, ObsRecorder, on_scrape};
 
 fn recorder(settings: Settings) -> ObsRecorder {
     ObsRecorder::with_settings(settings)
