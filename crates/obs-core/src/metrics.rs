@@ -143,8 +143,7 @@ impl<H: MetricHandle> Family<H> {
     }
 
     /// A family with an explicit bound on distinct label sets, whatever the configuration says.
-    /// The recorder bounds every metric name too (the catalog's or configured bound, 1,000 by
-    /// default), so a family bound above that one folds at the recorder's bound.
+    /// The recorder bounds the metric's name by the same number once the family is first used.
     pub const fn with_limit(def: &'static MetricDef, limit: usize) -> Self {
         Self {
             def,
@@ -161,6 +160,9 @@ impl<H: MetricHandle> Family<H> {
     fn inner(&self) -> &Inner<H> {
         self.inner.get_or_init(|| {
             catalog::register_def(self.def);
+            if let Some(limit) = self.limit {
+                catalog_limits::set_family_limit(self.def.name, limit);
+            }
             Inner {
                 limit: self
                     .limit
@@ -341,7 +343,7 @@ impl Equivalent<LabelSet> for LabelsRef<'_> {
 /// The series bounds configured at `init`.
 pub(crate) mod catalog_limits {
     use std::collections::HashMap;
-    use std::sync::OnceLock;
+    use std::sync::{OnceLock, PoisonError, RwLock};
 
     use crate::catalog::{DEFAULT_MAX_SERIES, MetricDef};
 
@@ -351,6 +353,17 @@ pub(crate) mod catalog_limits {
     }
 
     static LIMITS: OnceLock<Limits> = OnceLock::new();
+
+    /// Bounds given by `Family::with_limit`, by name.
+    static FAMILY_LIMITS: RwLock<Option<HashMap<&'static str, usize>>> = RwLock::new(None);
+
+    pub(crate) fn set_family_limit(name: &'static str, limit: usize) {
+        FAMILY_LIMITS
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(HashMap::new)
+            .insert(name, limit.max(1));
+    }
 
     pub(crate) fn set(limits: Limits) {
         let _ = LIMITS.set(limits);
@@ -371,6 +384,14 @@ pub(crate) mod catalog_limits {
 
     /// The bound of any name: configured, else its registered definition's, else the default.
     pub(crate) fn limit_for_name(name: &str) -> usize {
+        let family = FAMILY_LIMITS
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|f| f.get(name).copied());
+        if let Some(limit) = family {
+            return limit;
+        }
         let def = crate::catalog::registered(name);
         let configured = LIMITS.get();
         configured

@@ -278,3 +278,23 @@ fn scrape_callbacks_are_read_at_each_rendering_until_dropped() {
     assert!(snapshot.family("t_reg_pool_idle").is_none());
     assert!(snapshot.family("t_reg_pool_reads_total").is_none());
 }
+
+#[test]
+fn a_family_bound_above_the_default_holds_at_the_recorder_too() {
+    static WIDE: MetricDef = MetricDef::counter("t_reg_wide_total", "Wide.").with_labels(&["id"]);
+    static WIDE_VEC: CounterVec = CounterVec::with_limit(&WIDE, 3_000);
+    let recorder = recorder(Settings::default());
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..1_500 {
+            WIDE_VEC.with(&[&i.to_string()]).increment(1);
+        }
+    });
+    let snapshot = recorder.handle().snapshot();
+    let wide = family(&snapshot, "t_reg_wide_total");
+    assert_eq!(wide.series.len(), 1_500);
+    assert!(
+        wide.series
+            .iter()
+            .all(|s| s.value == SeriesValue::Counter(1))
+    );
+}
