@@ -1,0 +1,4 @@
+//! obs-db: instrumented sqlx pools, connections and transactions.
+#![deny(missing_docs)]
+
+pub mod sql;
