@@ -60,6 +60,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     // Real tools the tests use; installed from Debian packages when missing and running as root.
     crate::provision::ensure("promtool", &["--version"], "prometheus")?;
+    // obs-db's tests start a private PostgreSQL server from /usr/lib/postgresql/*/bin; the
+    // server package brings postgresql-common, whose pg_lsclusters is on PATH.
+    crate::provision::ensure("pg_lsclusters", &["--help"], "postgresql")?;
 
     // nextest gives each test its own process; plain `cargo test` works too (tests that install
     // globals re-run themselves in a child process).
