@@ -25,6 +25,20 @@
 //! the OpenTelemetry database attributes (`db.query.text` sanitized by [`sql`]: literals never
 //! leave the process, bound values are never read), and counts in the catalog's metrics
 //! ([`catalog::CATALOG`]). Errors are classified ([`classify`]) and returned unchanged.
+//!
+//! What goes around the wrapper, and how to keep it recorded:
+//! - run a transaction's statements on `&mut tx` (not `&mut *tx` as with sqlx's
+//!   `Transaction`, which has nothing to deref to here, so a bypass cannot happen by habit);
+//! - `sqlx::Acquire` is not implemented: its connection must deref to the driver's connection,
+//!   on which statements would run unrecorded. Use [`InstrumentedPool::acquire`] and
+//!   [`InstrumentedPool::begin`]; pass [`InstrumentedPool::inner`] where sqlx wants an `Acquire`
+//!   (`sqlx::migrate!().run(pool.inner())`), unrecorded;
+//! - `Executor::prepare`/`prepare_with` and the hidden `describe` are passed through without a
+//!   span; running a prepared statement is recorded like any other;
+//! - sqlx logs statements itself, with their literals, through `tracing` (target `sqlx::query`, at
+//!   DEBUG, and slow ones at WARN). Turn that off on the connect options
+//!   (`.log_statements(log::LevelFilter::Off)` and `.log_slow_statements(..)`) or filter the
+//!   target out; obs-db's own slow-query warning carries the sanitized text.
 #![deny(missing_docs)]
 
 pub mod catalog;

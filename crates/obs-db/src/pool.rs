@@ -88,9 +88,21 @@ pub struct InstrumentedPoolBuilder<DB: Database> {
     pool: Pool<DB>,
     name: String,
     slow_threshold: Duration,
+    sqlcommenter: bool,
 }
 
 impl<DB: Driver> InstrumentedPoolBuilder<DB> {
+    /// Appends `/*traceparent='00-…-…-01'*/` to each statement run inside a trace (SQLCommenter),
+    /// so that the database's own logs, `pg_stat_activity` and `pg_stat_statements` can be joined
+    /// to the spans. Off by default. The comment makes each statement's text unique, so those
+    /// statements are not kept as prepared statements in sqlx's per-connection cache (each is
+    /// prepared and run as a one-off) and `pg_stat_statements` sees them normalized without it;
+    /// statements prepared beforehand (`Executor::prepare`) are left as they are.
+    pub fn sqlcommenter(mut self, on: bool) -> Self {
+        self.sqlcommenter = on;
+        self
+    }
+
     /// The `pool` label of the pool gauges (default `default`). Give each pool of a process a
     /// name of its own.
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -114,6 +126,7 @@ impl<DB: Driver> InstrumentedPoolBuilder<DB> {
             server,
             name: self.name,
             slow_threshold: self.slow_threshold,
+            sqlcommenter: self.sqlcommenter,
         });
         let gauges = pool_gauges(&self.pool, &shared.name);
         InstrumentedPool {
@@ -170,6 +183,7 @@ impl<DB: Driver> InstrumentedPool<DB> {
             pool,
             name: String::from("default"),
             slow_threshold: DEFAULT_SLOW_QUERY_THRESHOLD,
+            sqlcommenter: false,
         }
     }
 
@@ -224,8 +238,8 @@ where
         'p: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let captured = Captured::new(query);
-        let span = QuerySpan::start(&self.shared, &Context::current(), captured.text(), true);
+        let mut captured = Captured::new(query);
+        let span = QuerySpan::start(&self.shared, &Context::current(), &mut captured, true);
         let pool = self.pool.clone();
         let wait = self.wait.clone();
         let inner = async_stream::stream! {
@@ -250,8 +264,8 @@ where
         'p: 'e,
         E: 'q + Execute<'q, DB>,
     {
-        let captured = Captured::new(query);
-        let mut span = QuerySpan::start(&self.shared, &Context::current(), captured.text(), false);
+        let mut captured = Captured::new(query);
+        let mut span = QuerySpan::start(&self.shared, &Context::current(), &mut captured, false);
         let pool = self.pool.clone();
         let wait = self.wait.clone();
         Box::pin(async move {

@@ -13,7 +13,7 @@ use futures_util::stream::BoxStream;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
 use sqlx::error::BoxDynError;
-use sqlx::{Database, Either, Execute};
+use sqlx::{Database, Either, Execute, SqlSafeStr as _};
 use sqlx_core::sql_str::SqlStr;
 
 use crate::catalog;
@@ -38,6 +38,7 @@ pub(crate) struct Shared {
     pub(crate) server: Server,
     pub(crate) name: String,
     pub(crate) slow_threshold: Duration,
+    pub(crate) sqlcommenter: bool,
 }
 
 /// A statement taken apart so that its text can be read before the driver runs it: the
@@ -64,6 +65,26 @@ impl<DB: Database> Captured<DB> {
 
     pub(crate) fn text(&self) -> &str {
         self.sql.as_str()
+    }
+
+    /// Appends the SQLCommenter `traceparent` of `cx`'s span, unless the statement was prepared
+    /// beforehand (its text must stay the prepared one) or there is no trace.
+    fn append_traceparent(&mut self, cx: &Context) {
+        let span = cx.span();
+        let sc = span.span_context();
+        if self.statement.is_some() || !sc.is_valid() {
+            return;
+        }
+        let sql = format!(
+            "{} /*traceparent='00-{}-{}-{:02x}'*/",
+            self.sql.as_str(),
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags().to_u8()
+        );
+        self.sql = sqlx::AssertSqlSafe(sql).into_sql_str();
+        // A text unique to this call would fill the per-connection statement cache.
+        self.persistent = false;
     }
 }
 
@@ -102,7 +123,21 @@ pub(crate) struct QuerySpan {
 }
 
 impl QuerySpan {
-    pub(crate) fn start(shared: &Arc<Shared>, parent: &Context, sql: &str, stream: bool) -> Self {
+    /// Starts the span of `query` (and comments the statement when the pool says so).
+    pub(crate) fn start<DB: Database>(
+        shared: &Arc<Shared>,
+        parent: &Context,
+        query: &mut Captured<DB>,
+        stream: bool,
+    ) -> Self {
+        let span = Self::start_text(shared, parent, query.text(), stream);
+        if shared.sqlcommenter {
+            query.append_traceparent(&span.cx);
+        }
+        span
+    }
+
+    fn start_text(shared: &Arc<Shared>, parent: &Context, sql: &str, stream: bool) -> Self {
         let analysis = analyze_cached(sql);
         let name: Cow<'static, str> = if analysis.summary().is_empty() {
             Cow::Borrowed(shared.system)
@@ -272,7 +307,8 @@ where
     DB: Driver,
     X: sqlx::Executor<'e, Database = DB>,
 {
-    let span = QuerySpan::start(shared, parent, query.text(), true);
+    let mut query = query;
+    let span = QuerySpan::start(shared, parent, &mut query, true);
     Box::pin(QueryStream::<DB>::new(executor.fetch_many(query), span))
 }
 
@@ -287,7 +323,8 @@ where
     DB: Driver,
     X: sqlx::Executor<'e, Database = DB>,
 {
-    let mut span = QuerySpan::start(shared, parent, query.text(), false);
+    let mut query = query;
+    let mut span = QuerySpan::start(shared, parent, &mut query, false);
     let inner = executor.fetch_optional(query);
     Box::pin(async move {
         let result = inner.await;

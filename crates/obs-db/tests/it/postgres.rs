@@ -26,7 +26,7 @@ fn statements_transactions_and_errors_on_postgresql() {
             let parent = Context::current_with_span(tracer.start("caller"));
             let parent_sc = parent.span().span_context().clone();
 
-            runtime().block_on(
+            let commented_text = runtime().block_on(
             async {
                 let raw = PgPoolOptions::new()
                     .max_connections(2)
@@ -80,6 +80,14 @@ fn statements_transactions_and_errors_on_postgresql() {
                 let _b = pool.acquire().await.unwrap();
                 let exhausted = sqlx::query("SELECT 1").execute(&pool).await;
                 assert!(matches!(exhausted, Err(sqlx::Error::PoolTimedOut)), "{exhausted:?}");
+
+                // SQLCommenter: the server sees the span's traceparent in the statement's text.
+                let commented = InstrumentedPool::builder(sqlx::PgPool::connect(&server.url()).await.unwrap())
+                    .name("commented")
+                    .sqlcommenter(true)
+                    .build();
+                let text: String = sqlx::query_scalar("SELECT current_query()").fetch_one(&commented).await.unwrap();
+                text
             }
             .with_context(parent.clone()),
         );
@@ -87,6 +95,17 @@ fn statements_transactions_and_errors_on_postgresql() {
             guard.force_flush().unwrap();
 
             let port = server.port.to_string();
+            let commented = spans_named(&receiver, "SELECT", 3)
+                .into_iter()
+                .find(|s| s.attr("db.query.text") == Some("SELECT current_query()"))
+                .expect("the commented statement's span, its text without the comment");
+            assert_eq!(
+                commented_text,
+                format!(
+                    "SELECT current_query() /*traceparent='00-{}-{}-01'*/",
+                    commented.trace_id, commented.span_id
+                )
+            );
             let insert = spans_named(&receiver, "INSERT accounts", 2);
             let ok = insert
                 .iter()
