@@ -644,3 +644,48 @@ fn the_summary_is_at_most_255_bytes() {
     let long_name = format!("SELECT * FROM {}", "é".repeat(300));
     assert!(analyze(&long_name).summary().len() <= 255);
 }
+
+mod properties {
+    use obs_db::sql::analyze;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any text at all: no panic, a bounded summary, never longer than the input plus
+        /// nothing (a literal shrinks to `?`, a comment disappears).
+        #[test]
+        fn any_text_is_handled(sql in "\\PC{0,200}") {
+            let q = analyze(&sql);
+            prop_assert!(q.summary().len() <= 255);
+            prop_assert!(q.text().len() <= sql.len());
+        }
+
+        /// Text made of SQL's troublesome characters.
+        #[test]
+        fn quote_soup_is_handled(sql in "[-'\"$/*`E ()x0-9a-z;:?.,\\\\\n]{0,80}") {
+            let q = analyze(&sql);
+            prop_assert!(q.text().len() <= sql.len());
+        }
+
+        /// A secret in any kind of literal never reaches the text or the summary.
+        #[test]
+        fn secrets_in_literals_never_survive(
+            secret in "zq[a-zA-Z0-9 _@.]{4,24}",
+            form in 0..6_usize,
+            prefix in "(SELECT a FROM t WHERE b = |INSERT INTO t VALUES \\(|UPDATE t SET c = )",
+        ) {
+            let literal = match form {
+                0 => format!("'{secret}'"),
+                1 => format!("E'{secret}\\''"),
+                2 => format!("$${secret}$$"),
+                3 => format!("$tag${secret}$tag$"),
+                4 => format!("'{}'", secret.replace(' ', "''")),
+                _ => format!("'{secret}"), // unterminated
+            };
+            let q = analyze(&format!("{prefix}{literal}"));
+            prop_assert!(!q.text().contains(&secret), "{:?}", q.text());
+            prop_assert!(!q.summary().contains("zq"), "{:?}", q.summary());
+        }
+    }
+}

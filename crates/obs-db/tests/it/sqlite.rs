@@ -470,3 +470,44 @@ fn readiness_fails_when_the_pool_is_full_or_closed() {
         assert!(check.check().await.is_err());
     });
 }
+
+#[test]
+fn a_statement_cut_by_the_callers_timeout_is_recorded_as_cancelled() {
+    isolated(
+        "sqlite::a_statement_cut_by_the_callers_timeout_is_recorded_as_cancelled",
+        || {
+            // No `init`: metrics are still recorded, no span is built, results are unchanged.
+            let recorder = LocalRecorder::new();
+            let _recorder = recorder.enter();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let pool = InstrumentedPool::new(memory_pool(1).await);
+                let held = pool.acquire().await.unwrap();
+                let cut = tokio::time::timeout(
+                    Duration::from_millis(50),
+                    sqlx::query("SELECT 1").fetch_optional(&pool),
+                )
+                .await;
+                assert!(cut.is_err(), "the caller's timeout fired first");
+                drop(held);
+                let one: i64 = sqlx::query_scalar("SELECT 1")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(one, 1);
+            });
+            let snap = recorder.snapshot();
+            let count = |status: &str| {
+                snap.value(
+                    "db_queries_total",
+                    &[("operation", "SELECT"), ("table", ""), ("status", status)],
+                )
+            };
+            assert_eq!(count("cancelled"), Some(1.0), "{}", snap.text);
+            assert_eq!(count("ok"), Some(1.0));
+        },
+    );
+}
