@@ -14,6 +14,7 @@ use sqlx_core::sql_str::SqlStr;
 
 use crate::driver::Driver;
 use crate::query::{self, Captured, Shared};
+use crate::tx::InstrumentedTransaction;
 
 /// A connection taken from an [`InstrumentedPool`](crate::InstrumentedPool) with
 /// [`acquire`](crate::InstrumentedPool::acquire); `&mut InstrumentedConnection` is a sqlx
@@ -35,6 +36,17 @@ impl<DB: Driver> InstrumentedConnection<DB> {
     /// The sqlx pool connection.
     pub fn into_inner(self) -> PoolConnection<DB> {
         self.conn
+    }
+
+    /// Begins a transaction on this connection: a span that parents its statements, as
+    /// [`InstrumentedPool::begin`](crate::InstrumentedPool::begin) does.
+    pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error>
+    where
+        for<'a> &'a mut DB::Connection: sqlx::Acquire<'a, Database = DB>,
+    {
+        let shared = self.shared.clone();
+        let begin = sqlx::Acquire::begin(&mut *self.conn);
+        InstrumentedTransaction::begin_on(&shared, &Context::current(), begin).await
     }
 }
 

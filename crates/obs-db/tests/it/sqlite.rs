@@ -224,6 +224,16 @@ fn transactions_are_spans_counted_by_outcome() {
                 .unwrap();
             tx.rollback().await.unwrap();
 
+            // A transaction on an acquired connection.
+            let mut conn = pool.acquire().await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query("INSERT INTO t VALUES (6)")
+                .execute(&mut tx)
+                .await
+                .unwrap();
+            tx.rollback().await.unwrap();
+            drop(conn);
+
             {
                 let mut tx = pool.begin().await.unwrap();
                 sqlx::query("INSERT INTO t VALUES (5)")
@@ -242,7 +252,7 @@ fn transactions_are_spans_counted_by_outcome() {
         });
         guard.force_flush().unwrap();
 
-        let txs = spans_named(&receiver, "transaction", 5);
+        let txs = spans_named(&receiver, "transaction", 6);
         let outcome = |o: &str| {
             txs.iter()
                 .filter(|s| s.attr("db.transaction.outcome") == Some(o))
@@ -250,7 +260,7 @@ fn transactions_are_spans_counted_by_outcome() {
         };
         assert_eq!(
             (outcome("commit"), outcome("rollback"), outcome("dropped")),
-            (2, 2, 1)
+            (2, 3, 1)
         );
         let outer = txs
             .iter()
@@ -263,7 +273,7 @@ fn transactions_are_spans_counted_by_outcome() {
             Some("3"),
             "one insert and two savepoints"
         );
-        let inserts = spans_named(&receiver, "INSERT t", 5);
+        let inserts = spans_named(&receiver, "INSERT t", 6);
         let first = inserts
             .iter()
             .find(|s| s.attr("db.query.text") == Some("INSERT INTO t VALUES (?)"))
@@ -288,7 +298,7 @@ fn transactions_are_spans_counted_by_outcome() {
         );
         assert_eq!(
             metrics.value("db_transactions_total", &[("outcome", "rollback")]),
-            Some(2.0)
+            Some(3.0)
         );
         assert_eq!(
             metrics.value("db_transactions_total", &[("outcome", "dropped")]),
