@@ -1,0 +1,99 @@
+//! obs-flows' metrics, declared once.
+//!
+//! Nothing to pass to `init`: each family registers its own definition when first used, and the
+//! constructors of this crate register [`CATALOG`] with [`obs_core::catalog::register`].
+//!
+//! The names are the and the design documents'. The outcome counters that obs-core's
+//! timed-operation helper keeps (`flow_steps_total`, `worker_stages_total`) are added next to the
+//! failure counters the documents name, and `external_calls_total` carries `error_type` after
+//! `outcome` for the same reason.
+
+use obs_core::catalog::{LATENCY_MS_BUCKETS, MetricDef};
+
+/// Flow durations, 1 ms to 60 s.
+pub const FLOW_MS_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 30_000.0,
+    60_000.0,
+];
+
+/// Job latencies, 10 ms to one hour.
+pub const JOB_MS_BUCKETS: &[f64] = &[
+    10.0,
+    50.0,
+    100.0,
+    500.0,
+    1_000.0,
+    5_000.0,
+    10_000.0,
+    30_000.0,
+    60_000.0,
+    300_000.0,
+    900_000.0,
+    3_600_000.0,
+];
+
+/// Event-loop lag, 0.1 ms to 1 s.
+pub const LAG_MS_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0,
+];
+
+/// Whole flows.
+pub const FLOW_DURATION: MetricDef = MetricDef::histogram(
+    "flow_duration_ms",
+    "Duration of user flows from start to finish, by flow and outcome (success, error, cancelled).",
+)
+.with_labels(&["flow", "outcome"])
+.with_buckets(FLOW_MS_BUCKETS);
+
+/// Flow steps.
+pub const FLOW_STEP_DURATION: MetricDef = MetricDef::histogram(
+    "flow_step_duration_ms",
+    "Duration of user flow steps, by flow and step.",
+)
+.with_labels(&["flow", "step"])
+.with_buckets(LATENCY_MS_BUCKETS);
+
+/// Flow step outcomes.
+pub const FLOW_STEPS: MetricDef = MetricDef::counter(
+    "flow_steps_total",
+    "User flow steps, by flow, step, outcome and error type.",
+)
+.with_labels(&["flow", "step", "outcome", "error_type"]);
+
+/// Failed flow steps.
+pub const FLOW_FAILURES: MetricDef = MetricDef::counter(
+    "flow_failures_total",
+    "User flow steps that failed or timed out, by flow, step and error type.",
+)
+.with_labels(&["flow", "step", "error_type"]);
+
+/// Security events.
+pub const SECURITY_EVENTS: MetricDef = MetricDef::counter(
+    "security_events_total",
+    "Security events (failed logins, rejected tokens, ...), by event; no personal data.",
+)
+.with_labels(&["event"]);
+
+/// Every metric obs-flows emits.
+pub static CATALOG: &[MetricDef] = &[
+    FLOW_DURATION,
+    FLOW_STEP_DURATION,
+    FLOW_STEPS,
+    FLOW_FAILURES,
+    SECURITY_EVENTS,
+];
+
+/// Registers [`CATALOG`]; idempotent and cheap.
+pub(crate) fn register() {
+    if let Err(err) = obs_core::catalog::register(CATALOG) {
+        tracing::warn!(%err, "obs-flows' metric catalog conflicts with another registration");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn catalog_is_valid() {
+        obs_core::catalog::validate(super::CATALOG).unwrap();
+    }
+}

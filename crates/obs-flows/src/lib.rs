@@ -1,0 +1,45 @@
+//! obs-flows: the application-level half of the design documents.
+//!
+//! - [`Flow`]: a user's journey (room creation, login, ...) as one span with ordered steps, its id
+//!   carried in W3C baggage to every service it crosses; [`flows`] holds the documents' flows
+//!   ready to start, and [`FlowDef`] defines your own. [`security_event`] counts failed logins and
+//!   rejected tokens without personal data.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `flow_duration_ms` | histogram | `flow`, `outcome` |
+//! | `flow_step_duration_ms` | histogram | `flow`, `step` |
+//! | `flow_steps_total` | counter | `flow`, `step`, `outcome`, `error_type` |
+//! | `flow_failures_total` | counter | `flow`, `step`, `error_type` |
+//! | `security_events_total` | counter | `event` |
+//!
+//! ```
+//! use obs_flows::{flows, current_flow_id};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), std::io::Error> {
+//! let flow = flows::LOGIN.start();
+//! let id = flow.id().to_owned();
+//! flow.step("login_attempt", async { Ok::<_, std::io::Error>(()) }).await?;
+//! // Inside a step (and in the services it calls) the flow id is in the baggage.
+//! let seen = flow.step("credential_check", async { Ok::<_, std::io::Error>(current_flow_id()) }).await?;
+//! assert_eq!(seen.as_deref(), Some(id.as_str()));
+//! flow.finish();
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod catalog;
+mod definitions;
+mod flow;
+
+/// The design documents' flows, ready to start.
+pub mod flows {
+    pub use crate::definitions::*;
+}
+
+pub use flow::{
+    FLOW_ID_KEY, FLOW_NAME_KEY, Flow, FlowDef, SecurityEvent, current_flow_id, current_flow_name,
+    security_event,
+};
