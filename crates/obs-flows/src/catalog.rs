@@ -74,6 +74,35 @@ pub const SECURITY_EVENTS: MetricDef = MetricDef::counter(
 )
 .with_labels(&["event"]);
 
+/// External calls by outcome.
+pub const EXTERNAL_CALLS: MetricDef = MetricDef::counter(
+    "external_calls_total",
+    "Calls to external services, by service, operation, outcome (success, error, timeout) and error type (circuit_open when the breaker refused the call).",
+)
+.with_labels(&["service", "op", "outcome", "error_type"]);
+
+/// External call latency.
+pub const EXTERNAL_CALL_LATENCY: MetricDef = MetricDef::histogram(
+    "external_call_latency_ms",
+    "Latency of calls to external services, by service and operation.",
+)
+.with_labels(&["service", "op"])
+.with_buckets(LATENCY_MS_BUCKETS);
+
+/// Circuit breaker state.
+pub const CIRCUIT_BREAKER_STATE: MetricDef = MetricDef::gauge(
+    "circuit_breaker_state",
+    "Circuit breaker state per service: 0 closed, 1 half-open, 2 open.",
+)
+.with_labels(&["service"]);
+
+/// Circuit breaker transitions.
+pub const CIRCUIT_BREAKER_CHANGES: MetricDef = MetricDef::counter(
+    "circuit_breaker_state_changes_total",
+    "Circuit breaker state changes, by service, from and to (closed, half_open, open).",
+)
+.with_labels(&["service", "from", "to"]);
+
 /// Every metric obs-flows emits.
 pub static CATALOG: &[MetricDef] = &[
     FLOW_DURATION,
@@ -81,6 +110,10 @@ pub static CATALOG: &[MetricDef] = &[
     FLOW_STEPS,
     FLOW_FAILURES,
     SECURITY_EVENTS,
+    EXTERNAL_CALLS,
+    EXTERNAL_CALL_LATENCY,
+    CIRCUIT_BREAKER_STATE,
+    CIRCUIT_BREAKER_CHANGES,
 ];
 
 /// Registers [`CATALOG`]; idempotent and cheap.

@@ -4,6 +4,8 @@
 //!   carried in W3C baggage to every service it crosses; [`flows`] holds the documents' flows
 //!   ready to start, and [`FlowDef`] defines your own. [`security_event`] counts failed logins and
 //!   rejected tokens without personal data.
+//! - [`ExternalCall`]: calls to other services with a time limit, classified `success`, `error`
+//!   or `timeout`, optionally behind a [`CircuitBreaker`] whose open state fails `/readyz`.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -12,6 +14,10 @@
 //! | `flow_steps_total` | counter | `flow`, `step`, `outcome`, `error_type` |
 //! | `flow_failures_total` | counter | `flow`, `step`, `error_type` |
 //! | `security_events_total` | counter | `event` |
+//! | `external_calls_total` | counter | `service`, `op`, `outcome`, `error_type` |
+//! | `external_call_latency_ms` | histogram | `service`, `op` |
+//! | `circuit_breaker_state` | gauge | `service` (0 closed, 1 half-open, 2 open) |
+//! | `circuit_breaker_state_changes_total` | counter | `service`, `from`, `to` |
 //!
 //! ```
 //! use obs_flows::{flows, current_flow_id};
@@ -30,8 +36,10 @@
 //! ```
 #![deny(missing_docs)]
 
+mod breaker;
 pub mod catalog;
 mod definitions;
+mod external;
 mod flow;
 
 /// The design documents' flows, ready to start.
@@ -39,6 +47,8 @@ pub mod flows {
     pub use crate::definitions::*;
 }
 
+pub use breaker::{BreakerState, CircuitBreaker};
+pub use external::{ExternalCall, ExternalError};
 pub use flow::{
     FLOW_ID_KEY, FLOW_NAME_KEY, Flow, FlowDef, SecurityEvent, current_flow_id, current_flow_name,
     security_event,
