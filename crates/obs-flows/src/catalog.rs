@@ -103,6 +103,58 @@ pub const CIRCUIT_BREAKER_CHANGES: MetricDef = MetricDef::counter(
 )
 .with_labels(&["service", "from", "to"]);
 
+/// Worker stage durations.
+pub const WORKER_STAGE_LATENCY: MetricDef = MetricDef::histogram(
+    "worker_stage_latency_ms",
+    "Duration of background worker stages, by stage.",
+)
+.with_labels(&["stage"])
+.with_buckets(JOB_MS_BUCKETS);
+
+/// Worker stage outcomes.
+pub const WORKER_STAGES: MetricDef = MetricDef::counter(
+    "worker_stages_total",
+    "Background worker stages run, by stage, outcome and error type.",
+)
+.with_labels(&["stage", "outcome", "error_type"]);
+
+/// Worker stage failures.
+pub const WORKER_STAGE_FAILURES: MetricDef = MetricDef::counter(
+    "worker_stage_failures_total",
+    "Background worker stages that failed or timed out, by stage and error code.",
+)
+.with_labels(&["stage", "code"]);
+
+/// Jobs created.
+pub const JOBS_CREATED: MetricDef = MetricDef::counter("jobs_created_total", "Jobs created.");
+
+/// Job status transitions.
+pub const JOBS_TRANSITIONS: MetricDef = MetricDef::counter(
+    "jobs_status_transition_total",
+    "Job status transitions, by from and to status.",
+)
+.with_labels(&["from", "to"]);
+
+/// Job latency from creation to a terminal status.
+pub const JOBS_TOTAL_LATENCY: MetricDef = MetricDef::histogram(
+    "jobs_total_latency_ms",
+    "Job duration from creation to a terminal status.",
+)
+.with_buckets(JOB_MS_BUCKETS);
+
+/// Jobs being worked on.
+pub const WORKER_INFLIGHT: MetricDef = MetricDef::gauge(
+    "worker_inflight_jobs",
+    "Jobs being worked on by this process.",
+);
+
+/// Recovered jobs.
+pub const WORKER_RECOVERED: MetricDef = MetricDef::counter(
+    "worker_recovered_jobs_total",
+    "Jobs taken back from a worker that lost them (expired lease, crash), by reason.",
+)
+.with_labels(&["reason"]);
+
 /// Every metric obs-flows emits.
 pub static CATALOG: &[MetricDef] = &[
     FLOW_DURATION,
@@ -114,6 +166,14 @@ pub static CATALOG: &[MetricDef] = &[
     EXTERNAL_CALL_LATENCY,
     CIRCUIT_BREAKER_STATE,
     CIRCUIT_BREAKER_CHANGES,
+    WORKER_STAGE_LATENCY,
+    WORKER_STAGES,
+    WORKER_STAGE_FAILURES,
+    JOBS_CREATED,
+    JOBS_TRANSITIONS,
+    JOBS_TOTAL_LATENCY,
+    WORKER_INFLIGHT,
+    WORKER_RECOVERED,
 ];
 
 /// Registers [`CATALOG`]; idempotent and cheap.

@@ -6,6 +6,10 @@
 //!   rejected tokens without personal data.
 //! - [`ExternalCall`]: calls to other services with a time limit, classified `success`, `error`
 //!   or `timeout`, optionally behind a [`CircuitBreaker`] whose open state fails `/readyz`.
+//! - [`stage()`]: a background worker's stage (the documents' `withStage`); [`Job`] a job's
+//!   lifecycle, [`InflightJob`] the jobs in flight, [`job_recovered`] lease recoveries.
+//! - [`spawn`], [`spawn_timed`], [`spawn_blocking`]: work that keeps the parent's trace and
+//!   baggage across `tokio::spawn` and `spawn_blocking`; [`checkpoint`] marks await points.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -18,6 +22,14 @@
 //! | `external_call_latency_ms` | histogram | `service`, `op` |
 //! | `circuit_breaker_state` | gauge | `service` (0 closed, 1 half-open, 2 open) |
 //! | `circuit_breaker_state_changes_total` | counter | `service`, `from`, `to` |
+//! | `worker_stage_latency_ms` | histogram | `stage` |
+//! | `worker_stages_total` | counter | `stage`, `outcome`, `error_type` |
+//! | `worker_stage_failures_total` | counter | `stage`, `code` |
+//! | `jobs_created_total` | counter | |
+//! | `jobs_status_transition_total` | counter | `from`, `to` |
+//! | `jobs_total_latency_ms` | histogram | |
+//! | `worker_inflight_jobs` | gauge | |
+//! | `worker_recovered_jobs_total` | counter | `reason` |
 //!
 //! ```
 //! use obs_flows::{flows, current_flow_id};
@@ -41,6 +53,8 @@ pub mod catalog;
 mod definitions;
 mod external;
 mod flow;
+mod stage;
+mod task;
 
 /// The design documents' flows, ready to start.
 pub mod flows {
@@ -53,3 +67,5 @@ pub use flow::{
     FLOW_ID_KEY, FLOW_NAME_KEY, Flow, FlowDef, SecurityEvent, current_flow_id, current_flow_name,
     security_event,
 };
+pub use stage::{InflightJob, Job, JobStatus, job_recovered, stage};
+pub use task::{Checkpoints, checkpoint, spawn, spawn_blocking, spawn_timed};

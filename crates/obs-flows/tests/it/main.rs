@@ -3,3 +3,4 @@
 
 mod external;
 mod flows;
+mod work;
