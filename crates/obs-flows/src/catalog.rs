@@ -8,7 +8,7 @@
 //! failure counters the documents name, and `external_calls_total` carries `error_type` after
 //! `outcome` for the same reason.
 
-use obs_core::catalog::{LATENCY_MS_BUCKETS, MetricDef};
+use obs_core::catalog::{LATENCY_MS_BUCKETS, MetricDef, Unit};
 
 /// Flow durations, 1 ms to 60 s.
 pub const FLOW_MS_BUCKETS: &[f64] = &[
@@ -155,6 +155,51 @@ pub const WORKER_RECOVERED: MetricDef = MetricDef::counter(
 )
 .with_labels(&["reason"]);
 
+/// Resident memory.
+pub const PROC_MEMORY_RSS: MetricDef = MetricDef::gauge(
+    "proc_memory_rss_mb",
+    "Resident memory of this process in MiB (VmRSS from /proc/self/status), read at scrape time.",
+)
+.with_unit(Unit::Mebibytes);
+
+/// Open file descriptors.
+pub const PROC_OPEN_FDS: MetricDef = MetricDef::gauge(
+    "proc_open_fds",
+    "Open file descriptors of this process (entries of /proc/self/fd), read at scrape time.",
+);
+
+/// Scratch disk use.
+pub const SCRATCH_DISK_USED: MetricDef = MetricDef::gauge(
+    "scratch_disk_used_pct",
+    "Used space of the file system holding the configured scratch directory, in percent of the space available to users (as df computes it), read at scrape time.",
+)
+.with_unit(Unit::Percent);
+
+/// Runtime lag.
+pub const EVENT_LOOP_LAG: MetricDef = MetricDef::histogram(
+    "event_loop_lag_ms",
+    "How late a periodic timer on the Tokio runtime fired (timer drift): time the runtime was too busy to run a ready task.",
+)
+.with_buckets(LAG_MS_BUCKETS);
+
+/// Tokio workers.
+pub const TOKIO_WORKERS: MetricDef = MetricDef::gauge(
+    "tokio_runtime_workers",
+    "Worker threads of the sampled Tokio runtime.",
+);
+
+/// Tokio alive tasks.
+pub const TOKIO_ALIVE_TASKS: MetricDef = MetricDef::gauge(
+    "tokio_runtime_alive_tasks",
+    "Tasks alive on the sampled Tokio runtime.",
+);
+
+/// Tokio global queue depth.
+pub const TOKIO_GLOBAL_QUEUE_DEPTH: MetricDef = MetricDef::gauge(
+    "tokio_runtime_global_queue_depth",
+    "Tasks waiting in the sampled Tokio runtime's global (injection) queue.",
+);
+
 /// Every metric obs-flows emits.
 pub static CATALOG: &[MetricDef] = &[
     FLOW_DURATION,
@@ -174,6 +219,13 @@ pub static CATALOG: &[MetricDef] = &[
     JOBS_TOTAL_LATENCY,
     WORKER_INFLIGHT,
     WORKER_RECOVERED,
+    PROC_MEMORY_RSS,
+    PROC_OPEN_FDS,
+    SCRATCH_DISK_USED,
+    EVENT_LOOP_LAG,
+    TOKIO_WORKERS,
+    TOKIO_ALIVE_TASKS,
+    TOKIO_GLOBAL_QUEUE_DEPTH,
 ];
 
 /// Registers [`CATALOG`]; idempotent and cheap.

@@ -10,6 +10,8 @@
 //!   lifecycle, [`InflightJob`] the jobs in flight, [`job_recovered`] lease recoveries.
 //! - [`spawn`], [`spawn_timed`], [`spawn_blocking`]: work that keeps the parent's trace and
 //!   baggage across `tokio::spawn` and `spawn_blocking`; [`checkpoint`] marks await points.
+//! - [`ResourceSampler`]: memory, open descriptors, scratch disk use, runtime lag and Tokio's
+//!   stable runtime metrics.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -30,6 +32,9 @@
 //! | `jobs_total_latency_ms` | histogram | |
 //! | `worker_inflight_jobs` | gauge | |
 //! | `worker_recovered_jobs_total` | counter | `reason` |
+//! | `proc_memory_rss_mb`, `proc_open_fds`, `scratch_disk_used_pct` | gauge | |
+//! | `event_loop_lag_ms` | histogram | |
+//! | `tokio_runtime_workers`, `tokio_runtime_alive_tasks`, `tokio_runtime_global_queue_depth` | gauge | |
 //!
 //! ```
 //! use obs_flows::{flows, current_flow_id};
@@ -53,6 +58,7 @@ pub mod catalog;
 mod definitions;
 mod external;
 mod flow;
+mod sampler;
 mod stage;
 mod task;
 
@@ -66,6 +72,9 @@ pub use external::{ExternalCall, ExternalError};
 pub use flow::{
     FLOW_ID_KEY, FLOW_NAME_KEY, Flow, FlowDef, SecurityEvent, current_flow_id, current_flow_name,
     security_event,
+};
+pub use sampler::{
+    ResourceSampler, ResourceSamplerBuilder, disk_used_pct, memory_rss_mb, open_fds,
 };
 pub use stage::{InflightJob, Job, JobStatus, job_recovered, stage};
 pub use task::{Checkpoints, checkpoint, spawn, spawn_blocking, spawn_timed};

@@ -3,4 +3,5 @@
 
 mod external;
 mod flows;
+mod sampler;
 mod work;
