@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use obs_core::metrics::{CounterVec, HistogramVec};
 use obs_core::{ErrorType, Operation, Outcome, instrument};
-use opentelemetry::baggage::BaggageExt as _;
+use opentelemetry::baggage::{Baggage, BaggageExt as _};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
@@ -138,10 +138,17 @@ impl Flow {
     pub fn start_with_id(def: &FlowDef, id: impl Into<String>) -> Self {
         crate::catalog::register();
         let id = id.into();
-        let parent = Context::current().with_baggage([
-            KeyValue::new(FLOW_ID_KEY, id.clone()),
-            KeyValue::new(FLOW_NAME_KEY, def.name),
-        ]);
+        // The flow's members join the baggage the request brought (a tenant, a session), which
+        // `with_baggage` alone would replace.
+        let current = Context::current();
+        let mut baggage: Baggage = current
+            .baggage()
+            .iter()
+            .map(|(k, (v, m))| (k.clone(), (v.clone(), m.clone())))
+            .collect();
+        baggage.insert(FLOW_ID_KEY, id.clone());
+        baggage.insert(FLOW_NAME_KEY, def.name);
+        let parent = current.with_baggage(baggage);
         let cx = match obs_core::trace::tracer() {
             Some(tracer) => {
                 let span = tracer

@@ -294,7 +294,25 @@ fn an_unfinished_flow_is_cancelled_and_an_out_of_order_step_is_still_timed() {
         .build()
         .unwrap();
     runtime.block_on(async {
+        use opentelemetry::baggage::BaggageExt as _;
+        let incoming = opentelemetry::Context::current()
+            .with_baggage([opentelemetry::KeyValue::new("tenant", "acme")])
+            .attach();
         let flow = flows::LOGIN.start();
+        drop(incoming);
+        let tenant = flow
+            .step("login_attempt", async {
+                Ok::<_, io::Error>(opentelemetry::Context::map_current(|cx| {
+                    cx.baggage().get("tenant").map(|v| v.to_string())
+                }))
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            tenant.as_deref(),
+            Some("acme"),
+            "the flow keeps the request's baggage"
+        );
         assert!(
             current_flow_id().is_none(),
             "the flow's baggage stays in its steps"
