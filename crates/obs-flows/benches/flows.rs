@@ -1,7 +1,9 @@
 //! The added cost of obs-flows' hot calls, each next to its bare baseline in the same run, on a
 //! current-thread runtime with obs's recorder installed globally and no tracer (spans not built):
 //! - `flow`: a flow started, four ready steps, finished, against the four futures awaited bare;
-//! - `step`: one step of a running flow, against the future awaited bare.
+//! - `step`: one step of a running flow, against the future awaited bare;
+//! - `work`: a worker stage, and an external call with its time limit (a Tokio timer armed and
+//!   dropped) and a closed circuit breaker, each against the future awaited bare.
 //!
 //! Run: `cargo bench -p obs-flows --bench flows`. Report the added time as the difference to the
 //! bare figure of the same run.
@@ -12,7 +14,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use obs_flows::flows;
+use std::time::Duration;
+
+use obs_flows::{CircuitBreaker, ExternalCall, flows, stage};
 
 async fn ready() -> Result<u32, std::io::Error> {
     Ok(black_box(1))
@@ -53,6 +57,24 @@ fn flow(c: &mut Criterion) {
     group.bench_function("step", |b| {
         b.to_async(&runtime)
             .iter(|| async { black_box(running.step("upload", ready()).await.unwrap()) });
+    });
+    group.finish();
+
+    let call = ExternalCall::new("bench", "get")
+        .timeout(Duration::from_secs(5))
+        .breaker(CircuitBreaker::new("bench"));
+    let mut group = c.benchmark_group("work");
+    group.bench_function("bare", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(ready().await.unwrap()) });
+    });
+    group.bench_function("stage", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(stage("encode", ready()).await.unwrap()) });
+    });
+    group.bench_function("external_call", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { black_box(call.call(ready()).await.unwrap()) });
     });
     group.finish();
 }
