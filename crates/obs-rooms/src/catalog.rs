@@ -12,8 +12,9 @@
 
 use obs_core::catalog::{LATENCY_MS_BUCKETS, MetricDef, Unit};
 
-/// The bound on rooms with a series of their own in the per-room gauges; rooms past it share the
-/// `__overflow__` series until others close.
+/// The bound on rooms with a series of their own in the per-room gauges. Rooms past it share the
+/// `__overflow__` series, which then holds the value written last by any of them (read it as "the
+/// bound is reached", not as a count), until closed rooms make room.
 pub const MAX_ROOM_SERIES: usize = 1_000;
 
 /// Room session durations, from one minute to one day, in seconds.

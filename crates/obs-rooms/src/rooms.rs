@@ -25,6 +25,9 @@ static SESSIONS_CREATED: CounterVec = CounterVec::new(&catalog::SESSIONS_CREATED
 /// `room_utilization_percent` and `active_recordings`.
 ///
 /// The future's output is returned unchanged; the tracked state changes only when it is `Ok`.
+/// Its error type implements [`ErrorType`] (the `error_type` label): `std::io::Error` and
+/// `Box<dyn Error + Send + Sync>` do; for another crate's error, map it into your own type that
+/// implements it.
 /// Cloning is cheap and clones share the rooms. Rooms still open when the last clone is
 /// dropped take their series with them.
 ///
