@@ -17,6 +17,8 @@ fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
         ("obs-core", obs_core::catalog::CATALOG),
         ("obs-http", obs_http::catalog::CATALOG),
         ("obs-db", obs_db::catalog::CATALOG),
+        ("obs-rooms", obs_rooms::catalog::CATALOG),
+        ("obs-flows", obs_flows::catalog::CATALOG),
     ]
 }
 
