@@ -1,9 +1,28 @@
 //! The metric catalog: every metric the workspace emits, declared once.
 //!
 //! Each crate declares its metrics as `const` [`MetricDef`]s and lists them in a `CATALOG` slice.
-//! [`crate::init`] describes every catalog metric to the Prometheus recorder (help text, unit,
-//! histogram buckets), the [`crate::metrics`] families read their label keys and series bound from it,
-//! and `xtask` generates the metric reference, dashboards and alerts from the same slices.
+//! The recorder reads help text, unit and histogram buckets from it, the [`crate::metrics`]
+//! families read their label keys and series bound from it, and `xtask` generates the metric
+//! reference, dashboards and alerts from the same slices.
+//!
+//! # Registration
+//!
+//! A catalog takes effect once it is registered with [`register`], which may happen before or after
+//! `obs_core::init` and any number of times. Nobody has to remember it:
+//!
+//! - a family ([`crate::metrics::CounterVec`], ...) registers its own definition the first time it
+//!   is used, before it creates any series;
+//! - a crate that wraps something (a layer, a client, a pool) calls `register(CATALOG)` in its
+//!   constructors, so that its metric names are described even when they are reached through the
+//!   `metrics` macros (obs-http's `HttpLayer::new` and `ClientLayer::new` do);
+//! - obs-core's own catalog is always registered.
+//!
+//! A user's own catalog works the same way: use families, or call [`register`] at start-up, or pass
+//! it to `ObsConfig::builder().catalog(..)`, which also validates it when `init` runs.
+//!
+//! Register a catalog before its names are used through the `metrics` macros: a series created
+//! while its name was unknown keeps the defaults it got (no help text; histogram buckets from
+//! [`default_buckets`]).
 //!
 //! ```
 //! use obs_core::catalog::{MetricDef, Unit, LATENCY_MS_BUCKETS};
@@ -19,10 +38,18 @@
 //! assert!(obs_core::catalog::validate(CATALOG).is_ok());
 //! ```
 
+use std::collections::HashMap;
+use std::sync::{OnceLock, PoisonError, RwLock};
+
 pub use metrics::Unit;
 
 /// The default bound on distinct label sets per metric.
 pub const DEFAULT_MAX_SERIES: usize = 1_000;
+
+/// Latency buckets in seconds, from 1 ms to 10 s (the same bounds as [`LATENCY_MS_BUCKETS`]).
+pub const LATENCY_SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Latency buckets in milliseconds, from 1 ms to 10 s.
 pub const LATENCY_MS_BUCKETS: &[f64] = &[
@@ -182,6 +209,109 @@ pub static CATALOG: &[MetricDef] = &[
     OPERATIONS,
 ];
 
+/// The buckets of a histogram that no catalog declares and no `ObsConfig::builder().buckets(..)`
+/// override names, fitted to its unit: the unit given to `metrics::describe_histogram!` if any,
+/// else the name's suffix. Bytes (`_bytes`) get [`SIZE_BYTES_BUCKETS`], seconds (`_seconds`)
+/// get [`LATENCY_SECONDS_BUCKETS`], and everything else (milliseconds, `_ms`, and unknown units)
+/// gets [`LATENCY_MS_BUCKETS`].
+///
+/// ```
+/// use obs_core::catalog::{default_buckets, Unit, SIZE_BYTES_BUCKETS, LATENCY_SECONDS_BUCKETS};
+///
+/// assert_eq!(default_buckets("upload_size_bytes", None), SIZE_BYTES_BUCKETS);
+/// assert_eq!(default_buckets("upload_size", Some(Unit::Bytes)), SIZE_BYTES_BUCKETS);
+/// assert_eq!(default_buckets("job_duration_seconds", None), LATENCY_SECONDS_BUCKETS);
+/// ```
+pub fn default_buckets(name: &str, unit: Option<Unit>) -> &'static [f64] {
+    match unit {
+        Some(Unit::Bytes | Unit::Kibibytes | Unit::Mebibytes | Unit::Gibibytes) => {
+            return SIZE_BYTES_BUCKETS;
+        }
+        Some(Unit::Seconds) => return LATENCY_SECONDS_BUCKETS,
+        Some(Unit::Milliseconds) => return LATENCY_MS_BUCKETS,
+        _ => {}
+    }
+    if name.ends_with("_bytes") {
+        SIZE_BYTES_BUCKETS
+    } else if name.ends_with("_seconds") {
+        LATENCY_SECONDS_BUCKETS
+    } else {
+        LATENCY_MS_BUCKETS
+    }
+}
+
+/// Every registered definition, by name. obs-core's own catalog is always in it.
+fn registered_defs() -> &'static RwLock<HashMap<&'static str, MetricDef>> {
+    static DEFS: OnceLock<RwLock<HashMap<&'static str, MetricDef>>> = OnceLock::new();
+    DEFS.get_or_init(|| RwLock::new(CATALOG.iter().map(|d| (d.name, *d)).collect()))
+}
+
+/// Registers a catalog, so that its metrics are rendered with their help text, kind and buckets
+/// wherever they are recorded. Idempotent and cheap to repeat; works before and after `init`.
+/// See the [module docs](self#registration) for when to call it.
+///
+/// ```
+/// use obs_core::catalog::{self, MetricDef};
+///
+/// const JOBS: MetricDef = MetricDef::counter("register_doc_jobs_total", "Jobs finished.");
+/// static CATALOG: &[MetricDef] = &[JOBS];
+///
+/// catalog::register(CATALOG).unwrap(); // e.g. in a layer's constructor
+/// catalog::register(CATALOG).unwrap(); // again: nothing changes
+/// assert_eq!(catalog::registered("register_doc_jobs_total"), Some(JOBS));
+/// ```
+///
+/// # Errors
+/// A [`CatalogError`] when an entry breaks the rules of [`validate`] (then nothing is registered),
+/// or when a name is already registered with a different definition (the first definition stays,
+/// the catalog's other entries are registered).
+pub fn register(catalog: &'static [MetricDef]) -> Result<(), CatalogError> {
+    validate(catalog)?;
+    let defs = registered_defs();
+    let known = {
+        let read = defs.read().unwrap_or_else(PoisonError::into_inner);
+        catalog
+            .iter()
+            .all(|d| read.get(d.name).is_some_and(|known| known == d))
+    };
+    if known {
+        return Ok(());
+    }
+    let mut first_conflict = None;
+    let mut write = defs.write().unwrap_or_else(PoisonError::into_inner);
+    for def in catalog {
+        match write.get(def.name) {
+            Some(known) if known != def => {
+                first_conflict.get_or_insert_with(|| CatalogError {
+                    metric: def.name.to_owned(),
+                    problem: "already registered with a different definition".to_owned(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                write.insert(def.name, *def);
+            }
+        }
+    }
+    first_conflict.map_or(Ok(()), Err)
+}
+
+/// Registers one definition, as a family does on first use; a conflict is logged, not returned.
+pub(crate) fn register_def(def: &'static MetricDef) {
+    if let Err(err) = register(std::slice::from_ref(def)) {
+        tracing::warn!(%err, "metric definition not registered");
+    }
+}
+
+/// The registered definition of `name`, if any catalog registered so far declares it.
+pub fn registered(name: &str) -> Option<MetricDef> {
+    registered_defs()
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(name)
+        .copied()
+}
+
 /// A catalog entry that breaks the rules.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("metric {metric:?}: {problem}")]
@@ -281,5 +411,27 @@ mod tests {
         let b = MetricDef::counter("x_total", "y");
         assert!(validate(&[a, a]).is_ok());
         assert!(validate(&[a, b]).is_err());
+    }
+
+    #[test]
+    fn registration_is_idempotent_and_keeps_the_first_definition() {
+        static FIRST: &[MetricDef] = &[MetricDef::counter("t_reg_total", "first")];
+        static SECOND: &[MetricDef] = &[
+            MetricDef::counter("t_reg_total", "second"),
+            MetricDef::gauge("t_reg_other", "other"),
+        ];
+        static BROKEN: &[MetricDef] = &[MetricDef::counter("t_reg_broken", "no suffix")];
+        assert!(
+            registered("obs_operations_total").is_some(),
+            "obs-core's own"
+        );
+        register(FIRST).unwrap();
+        register(FIRST).unwrap();
+        let err = register(SECOND).unwrap_err();
+        assert_eq!(err.metric, "t_reg_total");
+        assert_eq!(registered("t_reg_total").unwrap().help, "first");
+        assert_eq!(registered("t_reg_other").unwrap().help, "other");
+        assert!(register(BROKEN).is_err());
+        assert!(registered("t_reg_broken").is_none());
     }
 }

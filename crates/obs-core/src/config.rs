@@ -108,6 +108,8 @@ pub struct ObsConfig {
     pub(crate) catalogs: Vec<&'static [MetricDef]>,
     pub(crate) series_limits: HashMap<String, usize>,
     pub(crate) default_series_limit: usize,
+    pub(crate) buckets: HashMap<String, Vec<f64>>,
+    pub(crate) series_idle_timeout: Option<Duration>,
     pub(crate) extra_sensitive_query_params: Vec<String>,
     pub(crate) log_writer: Option<crate::logging::LogWriter>,
     pub(crate) span_exporter: Option<crate::exporter::BoxedExporter>,
@@ -151,6 +153,8 @@ impl Default for ObsConfig {
             catalogs: Vec::new(),
             series_limits: HashMap::new(),
             default_series_limit: crate::catalog::DEFAULT_MAX_SERIES,
+            buckets: HashMap::new(),
+            series_idle_timeout: None,
             extra_sensitive_query_params: Vec::new(),
             log_writer: None,
             span_exporter: None,
@@ -453,8 +457,8 @@ impl ObsConfigBuilder {
         self
     }
 
-    /// Adds a crate's metric catalog, so its metrics are described and get their buckets.
-    /// obs-core's own metrics are always included.
+    /// Registers a metric catalog ([`crate::catalog::register`]) and checks it when `init` runs.
+    /// Optional: families and the obs crates' layers register their catalogs themselves.
     pub fn catalog(mut self, catalog: &'static [MetricDef]) -> Self {
         self.config.catalogs.push(catalog);
         self
@@ -463,6 +467,32 @@ impl ObsConfigBuilder {
     /// Overrides the bound on distinct label sets of one metric.
     pub fn series_limit(mut self, metric: impl Into<String>, limit: usize) -> Self {
         self.config.series_limits.insert(metric.into(), limit);
+        self
+    }
+
+    /// Sets the histogram buckets of one metric, over its catalog's (obs's own included) or the
+    /// defaults that fit its unit ([`crate::catalog::default_buckets`]). For example, a service whose
+    /// requests take seconds:
+    ///
+    /// ```
+    /// let config = obs_core::ObsConfig::builder()
+    ///     .buckets("http_request_latency_ms", &[100.0, 500.0, 1_000.0, 5_000.0, 30_000.0, 120_000.0])
+    ///     .build();
+    /// ```
+    ///
+    /// `init` fails with [`crate::InitError::Catalog`] when the bounds are empty, not finite or not
+    /// increasing.
+    pub fn buckets(mut self, metric: impl Into<String>, bounds: &[f64]) -> Self {
+        self.config.buckets.insert(metric.into(), bounds.to_vec());
+        self
+    }
+
+    /// Drops counter and histogram series whose value has not changed for `timeout` from
+    /// `/metrics` and from their family (off by default), so that label values that come and go
+    /// (rooms, peers, users) do not fill the series bound for good. Checked at every rendering and
+    /// every 5 s; gauges are never dropped this way (remove them with `Family::remove`).
+    pub fn series_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.config.series_idle_timeout = Some(timeout);
         self
     }
 

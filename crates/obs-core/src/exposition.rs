@@ -1,52 +1,49 @@
-//! What the catalog's registries share: series created on first use, and the Prometheus text
-//! layout of the exporter (`# HELP`, `# TYPE`, escaped label values, sorted families).
+//! The Prometheus text exposition (version 0.0.4) of a [`Snapshot`]: `# HELP`, `# TYPE`, escaped
+//! label values, families sorted by name.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::sync::{Arc, PoisonError, RwLock};
 
-use metrics::Key;
+use crate::snapshot::{SeriesValue, Snapshot};
 
-/// A series' label pairs, in the order they were given.
-pub(crate) type LabelPairs<'a> = Vec<(&'a str, &'a str)>;
-
-/// The series of `key` in `map`, created by `new` on first use. Looked up by the recorder's own
-/// key (name and labels, hashed once when the key is built), so a lookup allocates nothing.
-pub(crate) fn series<T>(
-    map: &RwLock<HashMap<Key, Arc<T>>>,
-    key: &Key,
-    new: impl FnOnce() -> T,
-) -> Arc<T> {
-    if let Some(found) = map.read().unwrap_or_else(PoisonError::into_inner).get(key) {
-        return found.clone();
+/// Appends the text of every family in `snapshot` to `out`.
+pub(crate) fn render(snapshot: &Snapshot, out: &mut String) {
+    for family in &snapshot.families {
+        let name = &family.name;
+        if let Some(help) = &family.help {
+            let _ = writeln!(out, "# HELP {name} {}", escape(help, false));
+        }
+        let _ = writeln!(out, "# TYPE {name} {}", family.kind.as_str());
+        for series in &family.series {
+            let base = label_text(&series.labels);
+            let braces = if base.is_empty() {
+                String::new()
+            } else {
+                format!("{{{base}}}")
+            };
+            match &series.value {
+                SeriesValue::Counter(v) => {
+                    let _ = writeln!(out, "{name}{braces} {v}");
+                }
+                SeriesValue::Gauge(v) => {
+                    let _ = writeln!(out, "{name}{braces} {}", number(*v));
+                }
+                SeriesValue::Histogram(h) => {
+                    let sep = if base.is_empty() { "" } else { "," };
+                    for (bound, count) in &h.buckets {
+                        let _ = writeln!(out, "{name}_bucket{{{base}{sep}le=\"{bound}\"}} {count}");
+                    }
+                    let _ = writeln!(out, "{name}_bucket{{{base}{sep}le=\"+Inf\"}} {}", h.count);
+                    let _ = writeln!(out, "{name}_sum{braces} {}", number(h.sum));
+                    let _ = writeln!(out, "{name}_count{braces} {}", h.count);
+                }
+            }
+        }
+        out.push('\n');
     }
-    map.write()
-        .unwrap_or_else(PoisonError::into_inner)
-        .entry(key.clone())
-        .or_insert_with(|| Arc::new(new()))
-        .clone()
-}
-
-/// `series` by name, then by label pairs as given: a stable exposition.
-pub(crate) fn sorted<T>(
-    series: &HashMap<Key, Arc<T>>,
-) -> BTreeMap<&str, BTreeMap<LabelPairs<'_>, &T>> {
-    let mut sorted: BTreeMap<&str, BTreeMap<LabelPairs<'_>, &T>> = BTreeMap::new();
-    for (key, s) in series {
-        let labels = key.labels().map(|l| (l.key(), l.value())).collect();
-        sorted.entry(key.name()).or_default().insert(labels, s);
-    }
-    sorted
-}
-
-/// A family's `# HELP` and `# TYPE` lines.
-pub(crate) fn header(out: &mut String, name: &str, help: &str, kind: &str) {
-    let _ = writeln!(out, "# HELP {name} {}", escape(help, false));
-    let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
 /// `k1="v1",k2="v2"`, values escaped.
-pub(crate) fn label_text(labels: &[(&str, &str)]) -> String {
+fn label_text(labels: &[(String, String)]) -> String {
     let mut s = String::new();
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
@@ -75,7 +72,7 @@ fn escape(value: &str, quote: bool) -> std::borrow::Cow<'_, str> {
 }
 
 /// A sample value as the text format spells it.
-pub(crate) fn number(v: f64) -> String {
+fn number(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {

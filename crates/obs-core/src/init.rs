@@ -8,12 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics::KeyName;
-use metrics_exporter_prometheus::PrometheusBuilder;
-
-use crate::histogram::Histograms;
 use crate::recorder::{MetricsHandle, ObsRecorder};
-use crate::scalar::Scalars;
+use crate::registry::Settings;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
@@ -23,7 +19,7 @@ use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-use crate::catalog::{self, MetricDef, MetricKind};
+use crate::catalog::{self, MetricDef};
 use crate::config::{ObsConfig, Protocol, SamplerConfig};
 use crate::export::{ExportStats, QueueProcessor, QueueSettings, SharedProcessor};
 use crate::exporter::BoxedExporter;
@@ -200,10 +196,11 @@ fn install(mut config: ObsConfig) -> Result<ObsGuard, InitError> {
         defs.extend_from_slice(c);
     }
     catalog::validate(&defs)?;
+    let settings = recorder_settings(&config)?;
     let exporter = build_exporter(&mut config)?;
 
     // Metrics first: the span processor resolves its self-metric handles against this recorder.
-    let prometheus = install_recorder(&defs)?;
+    let prometheus = install_recorder(&config.catalogs, settings)?;
     catalog_limits::set(catalog_limits::Limits {
         per_metric: config.series_limits.clone(),
         default: config.default_series_limit,
@@ -377,42 +374,44 @@ fn build_exporter(config: &mut ObsConfig) -> Result<Option<Exporter>, InitError>
     Ok(Some((BoxedExporter::new(exporter), runtime)))
 }
 
-fn install_recorder(defs: &[MetricDef]) -> Result<MetricsHandle, InitError> {
-    let bucket_err = |e: metrics_exporter_prometheus::BuildError| {
-        InitError::Catalog(catalog::CatalogError {
-            metric: String::new(),
-            problem: e.to_string(),
-        })
-    };
-    // Catalog metrics never reach the exporter (obs keeps them); any other histogram gets
-    // the latency buckets, so none is ever rendered as a summary.
-    let inner = PrometheusBuilder::new()
-        .set_buckets(catalog::LATENCY_MS_BUCKETS)
-        .map_err(bucket_err)?
-        .build_recorder();
-    let histograms = Arc::new(Histograms::new(defs));
-    let scalars = Arc::new(Scalars::new(defs));
-    let handle = MetricsHandle::new(inner.handle(), histograms.clone(), scalars.clone());
-    let recorder = ObsRecorder {
-        inner,
-        histograms,
-        scalars,
-    };
-    metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderAlreadySet)?;
-    for def in defs {
-        let name = KeyName::from_const_str(def.name);
-        let unit = Some(def.unit);
-        metrics::with_recorder(|r| match def.kind {
-            MetricKind::Counter => r.describe_counter(name, unit, def.help.into()),
-            MetricKind::Gauge => r.describe_gauge(name, unit, def.help.into()),
-            MetricKind::Histogram => r.describe_histogram(name, unit, def.help.into()),
-        });
+/// The recorder's settings, checked: bucket overrides must be usable buckets.
+fn recorder_settings(config: &ObsConfig) -> Result<Settings, InitError> {
+    let mut buckets = std::collections::HashMap::new();
+    for (metric, bounds) in &config.buckets {
+        let increasing = bounds.windows(2).all(|w| w[0] < w[1]);
+        if bounds.is_empty() || !increasing || bounds.iter().any(|b| !b.is_finite()) {
+            return Err(InitError::Catalog(catalog::CatalogError {
+                metric: metric.clone(),
+                problem: "bucket override must be finite, non-empty and increasing".to_owned(),
+            }));
+        }
+        buckets.insert(metric.clone(), Arc::from(bounds.as_slice()));
     }
+    Ok(Settings {
+        buckets,
+        idle_timeout: config.series_idle_timeout,
+    })
+}
+
+fn install_recorder(
+    catalogs: &[&'static [MetricDef]],
+    settings: Settings,
+) -> Result<MetricsHandle, InitError> {
+    for c in catalogs {
+        // Validated above: only a conflict with an earlier registration can fail, and the first
+        // definition stays, as it would for a layer registering its catalog.
+        if let Err(err) = catalog::register(c) {
+            tracing::warn!(%err, "metric catalog not fully registered");
+        }
+    }
+    let recorder = ObsRecorder::with_settings(settings);
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderAlreadySet)?;
     Ok(handle)
 }
 
-/// Drains histogram buffers every 5 s so memory stays flat between scrapes. The thread ends when
-/// the guard (and so the sender) is dropped.
+/// Runs the recorder's upkeep (idle series expiry) every 5 s. The thread ends when the guard (and
+/// so the sender) is dropped.
 fn spawn_upkeep(handle: MetricsHandle) -> std::io::Result<crossbeam_channel::Sender<()>> {
     let (tx, rx) = crossbeam_channel::bounded::<()>(0);
     std::thread::Builder::new()

@@ -46,9 +46,11 @@ pub mod op;
 pub mod propagation;
 mod recorder;
 pub mod redact;
+mod registry;
 pub mod sampler;
 mod scalar;
-mod shard;
+mod scrape;
+mod snapshot;
 pub mod trace;
 
 pub use config::{ConfigError, LogFormat, ObsConfig, ObsConfigBuilder, Protocol, SamplerConfig};

@@ -9,8 +9,21 @@
 //! single series whose label values are all `__overflow__`, and `obs_cardinality_overflow_total{metric}`
 //! counts the fold, so a flood of distinct values cannot grow memory or the scrape without bound.
 //!
-//! Handles bind to the recorder in force when they are first resolved: call `obs_core::init` before
-//! resolving handles.
+//! A family registers its catalog definition the first time it is used
+//! ([`crate::catalog::register`]), so its help text and buckets need no other step. A handle is
+//! bound to the recorder in force when it was resolved; a family resolves its label sets again when
+//! the recorder in force changes (`obs_core::init` after first use, a test's local recorder), so
+//! handles taken from it after `init` record into what `/metrics` renders.
+//!
+//! Series can go away: [`Family::remove`] takes a label set out of the family and out of
+//! `/metrics` (a closed room, a gone peer or pool), and `ObsConfig::builder().series_idle_timeout(..)`
+//! drops counter and histogram series that have not changed for that long, so that churning label
+//! values make room instead of folding into `__overflow__` for good. A handle kept after its
+//! series went away still works, but records into a series that is no longer rendered unless it
+//! was dropped for idleness (then its next update brings it back at the next rendering).
+//!
+//! Besides the families, the module holds the recorder ([`ObsRecorder`]), the [`Snapshot`] of what
+//! it holds, and scrape-time callbacks ([`on_scrape`]).
 //!
 //! ```
 //! use obs_core::catalog::MetricDef;
@@ -25,13 +38,20 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{OnceLock, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 
 use hashbrown::{Equivalent, HashMap};
-use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata};
+use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder};
 
 use crate::catalog::{self, MetricDef};
+use crate::registry;
+
+pub use crate::recorder::{MetricsHandle, ObsRecorder};
+pub use crate::scrape::{Observations, ScrapeCallback, on_scrape};
+pub use crate::snapshot::{
+    FamilySnapshot, HistogramSnapshot, SeriesSnapshot, SeriesValue, Snapshot,
+};
 
 /// The label value of the series that overflowing label sets are folded into.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
@@ -85,9 +105,23 @@ pub struct Family<H> {
 
 struct Inner<H> {
     limit: usize,
-    series: RwLock<HashMap<LabelSet, H>>,
-    overflow: OnceLock<H>,
+    series: RwLock<HashMap<LabelSet, Bound<H>>>,
+    overflow: Mutex<Option<Bound<H>>>,
     warned_arity: AtomicBool,
+    /// The removal count (`registry::removals`) when the series were last checked for removal.
+    pruned_at: AtomicU64,
+}
+
+/// A handle and the recorder it was resolved from.
+struct Bound<H> {
+    handle: H,
+    recorder: usize,
+}
+
+/// The address of the recorder in force on this thread: the local one, the global one or the
+/// no-op one. Two recorders alive at once never share one.
+fn recorder_in_force() -> usize {
+    metrics::with_recorder(|r| std::ptr::from_ref::<dyn Recorder>(r).cast::<()>() as usize)
 }
 
 impl<H> fmt::Debug for Family<H> {
@@ -109,6 +143,7 @@ impl<H: MetricHandle> Family<H> {
     }
 
     /// A family with an explicit bound on distinct label sets, whatever the configuration says.
+    /// The recorder bounds the metric's name by the same number once the family is first used.
     pub const fn with_limit(def: &'static MetricDef, limit: usize) -> Self {
         Self {
             def,
@@ -123,14 +158,21 @@ impl<H: MetricHandle> Family<H> {
     }
 
     fn inner(&self) -> &Inner<H> {
-        self.inner.get_or_init(|| Inner {
-            limit: self
-                .limit
-                .unwrap_or_else(|| catalog_limits::limit_for(self.def))
-                .max(1),
-            series: RwLock::new(HashMap::new()),
-            overflow: OnceLock::new(),
-            warned_arity: AtomicBool::new(false),
+        self.inner.get_or_init(|| {
+            catalog::register_def(self.def);
+            if let Some(limit) = self.limit {
+                catalog_limits::set_family_limit(self.def.name, limit);
+            }
+            Inner {
+                limit: self
+                    .limit
+                    .unwrap_or_else(|| catalog_limits::limit_for(self.def))
+                    .max(1),
+                series: RwLock::new(HashMap::new()),
+                overflow: Mutex::new(None),
+                warned_arity: AtomicBool::new(false),
+                pruned_at: AtomicU64::new(0),
+            }
         })
     }
 
@@ -140,14 +182,16 @@ impl<H: MetricHandle> Family<H> {
     /// ignored, and a warning is logged once per metric.
     pub fn with(&self, values: &[&str]) -> H {
         let inner = self.inner();
+        let recorder = recorder_in_force();
         let query = LabelsRef(values);
-        if let Some(handle) = inner
+        if let Some(bound) = inner
             .series
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&query)
+            && bound.recorder == recorder
         {
-            return handle.clone();
+            return bound.handle.clone();
         }
         if values.len() != self.def.labels.len()
             && !inner.warned_arity.swap(true, Ordering::Relaxed)
@@ -160,24 +204,80 @@ impl<H: MetricHandle> Family<H> {
             );
         }
         let mut series = inner.series.write().unwrap_or_else(PoisonError::into_inner);
-        if let Some(handle) = series.get(&query) {
-            return handle.clone();
+        if let Some(bound) = series.get_mut(&query) {
+            if bound.recorder != recorder {
+                *bound = Bound {
+                    handle: H::register(&self.key(values)),
+                    recorder,
+                };
+            }
+            return bound.handle.clone();
+        }
+        if series.len() >= inner.limit {
+            self.prune(inner, &mut series);
         }
         if series.len() >= inner.limit {
             drop(series);
             metrics::counter!(catalog::CARDINALITY_OVERFLOW.name, "metric" => self.def.name)
                 .increment(1);
-            return inner
+            let mut overflow = inner
                 .overflow
-                .get_or_init(|| {
-                    let overflow = vec![OVERFLOW_LABEL_VALUE; self.def.labels.len()];
-                    H::register(&self.key(&overflow))
-                })
-                .clone();
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(bound) = &*overflow
+                && bound.recorder == recorder
+            {
+                return bound.handle.clone();
+            }
+            let values = vec![OVERFLOW_LABEL_VALUE; self.def.labels.len()];
+            let handle = H::register(&self.key(&values));
+            *overflow = Some(Bound {
+                handle: handle.clone(),
+                recorder,
+            });
+            return handle;
         }
         let handle = H::register(&self.key(values));
-        series.insert(LabelSet::new(values), handle.clone());
+        series.insert(
+            LabelSet::new(values),
+            Bound {
+                handle: handle.clone(),
+                recorder,
+            },
+        );
         handle
+    }
+
+    /// Forgets the label sets whose series the installed recorder dropped since the last check
+    /// (idle expiry), so that new label sets take their place.
+    fn prune(&self, inner: &Inner<H>, series: &mut HashMap<LabelSet, Bound<H>>) {
+        let removals = registry::removals();
+        if inner.pruned_at.swap(removals, Ordering::Relaxed) == removals {
+            return;
+        }
+        let Some(installed) = crate::init::prometheus_handle() else {
+            return;
+        };
+        series.retain(|labels, _| {
+            let values: Vec<&str> = labels.0.iter().map(|v| &**v).collect();
+            installed.contains(self.def.kind, &self.key(&values))
+        });
+    }
+
+    /// Takes the label set `values` out of this family and its series out of `/metrics` (a closed
+    /// room, a peer or pool that is gone). Returns whether the series existed. Handles already
+    /// resolved for it keep working but record into a series that is no longer rendered; a later
+    /// [`Family::with`] of the same values starts a new series from zero.
+    pub fn remove(&self, values: &[&str]) -> bool {
+        let inner = self.inner();
+        let here = inner
+            .series
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&LabelsRef(values))
+            .is_some();
+        let rendered = registry::remove_everywhere(self.def.kind, &self.key(values));
+        here || rendered
     }
 
     /// The number of distinct label sets held (the overflow series not included).
@@ -243,7 +343,7 @@ impl Equivalent<LabelSet> for LabelsRef<'_> {
 /// The series bounds configured at `init`.
 pub(crate) mod catalog_limits {
     use std::collections::HashMap;
-    use std::sync::OnceLock;
+    use std::sync::{OnceLock, PoisonError, RwLock};
 
     use crate::catalog::{DEFAULT_MAX_SERIES, MetricDef};
 
@@ -253,6 +353,17 @@ pub(crate) mod catalog_limits {
     }
 
     static LIMITS: OnceLock<Limits> = OnceLock::new();
+
+    /// Bounds given by `Family::with_limit`, by name.
+    static FAMILY_LIMITS: RwLock<Option<HashMap<&'static str, usize>>> = RwLock::new(None);
+
+    pub(crate) fn set_family_limit(name: &'static str, limit: usize) {
+        FAMILY_LIMITS
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(HashMap::new)
+            .insert(name, limit.max(1));
+    }
 
     pub(crate) fn set(limits: Limits) {
         let _ = LIMITS.set(limits);
@@ -268,6 +379,26 @@ pub(crate) mod catalog_limits {
                 .unwrap_or(l.default),
             None => def.max_series.unwrap_or(DEFAULT_MAX_SERIES),
         }
+        .max(1)
+    }
+
+    /// The bound of any name: configured, else its registered definition's, else the default.
+    pub(crate) fn limit_for_name(name: &str) -> usize {
+        let family = FAMILY_LIMITS
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|f| f.get(name).copied());
+        if let Some(limit) = family {
+            return limit;
+        }
+        let def = crate::catalog::registered(name);
+        let configured = LIMITS.get();
+        configured
+            .and_then(|l| l.per_metric.get(name).copied())
+            .or(def.and_then(|d| d.max_series))
+            .unwrap_or(configured.map_or(DEFAULT_MAX_SERIES, |l| l.default))
+            .max(1)
     }
 }
 
@@ -336,6 +467,29 @@ mod tests {
             .expect("overflow counter");
         assert!(folds.0.key().labels().any(|l| l.value() == "t_ms"));
         assert_eq!(folds.3, DebugValue::Counter(999_900));
+    }
+
+    #[test]
+    fn a_family_follows_the_recorder_in_force() {
+        static COUNTED: MetricDef = MetricDef::counter("t_follow_total", "t").with_labels(&["a"]);
+        static FAMILY: CounterVec = CounterVec::new(&COUNTED);
+        let (first, second) = (ObsRecorder::new(), ObsRecorder::new());
+        metrics::with_local_recorder(&first, || FAMILY.with(&["x"]).increment(1));
+        metrics::with_local_recorder(&second, || FAMILY.with(&["x"]).increment(5));
+        metrics::with_local_recorder(&first, || FAMILY.with(&["x"]).increment(1));
+        let count = |r: &ObsRecorder| match &r
+            .handle()
+            .snapshot()
+            .family("t_follow_total")
+            .unwrap()
+            .series[0]
+            .value
+        {
+            SeriesValue::Counter(n) => *n,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!((count(&first), count(&second)), (2, 5));
+        assert_eq!(FAMILY.series_count(), 1);
     }
 
     #[test]

@@ -1,96 +1,127 @@
-//! The recorder `init` installs: the Prometheus exporter's, except for catalog metrics, which obs
-//! keeps itself (histograms counted into their buckets, [`crate::histogram`]; counters and gauges
-//! per CPU, [`crate::scalar`]), and the handle that renders both.
+//! obs's `metrics` recorder: every series in one [`Registry`], whether its name is in a catalog
+//! or only used through the `metrics` macros, and the handle that renders them.
 
+use std::fmt;
 use std::sync::Arc;
 
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
-use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 
-use crate::histogram::Histograms;
-use crate::scalar::Scalars;
+use crate::registry::{Registry, Settings};
+use crate::snapshot::Snapshot;
 
-/// Forwards everything to the Prometheus recorder but catalog metrics.
-pub(crate) struct ObsRecorder {
-    pub(crate) inner: PrometheusRecorder,
-    pub(crate) histograms: Arc<Histograms>,
-    pub(crate) scalars: Arc<Scalars>,
+/// The recorder `obs_core::init` installs globally. Build one yourself to record into a store of
+/// your own, e.g. in a test with `metrics::with_local_recorder` (obs-testkit's `LocalRecorder`
+/// does that for you).
+///
+/// Every series it creates, whatever its name, is bounded by the cardinality guard (past a
+/// metric's series bound, new label sets fold into `__overflow__`), gets buckets that fit its unit
+/// if it is a histogram ([`crate::catalog::default_buckets`]) and help text when a registered
+/// catalog or `metrics::describe_*!` gives one.
+///
+/// ```
+/// use obs_core::metrics::ObsRecorder;
+///
+/// let recorder = ObsRecorder::new();
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::counter!("doc_jobs_total", "queue" => "a").increment(2);
+/// });
+/// let text = recorder.handle().render();
+/// assert!(text.contains("doc_jobs_total{queue=\"a\"} 2"), "{text}");
+/// ```
+pub struct ObsRecorder {
+    registry: Arc<Registry>,
+}
+
+impl fmt::Debug for ObsRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObsRecorder").finish_non_exhaustive()
+    }
+}
+
+impl Default for ObsRecorder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ObsRecorder {
+    /// A recorder with the defaults: no bucket overrides, no idle expiry.
+    pub fn new() -> Self {
+        Self::with_settings(Settings::default())
+    }
+
+    pub(crate) fn with_settings(settings: Settings) -> Self {
+        Self {
+            registry: Registry::new(settings),
+        }
+    }
+
+    /// The handle that renders what this recorder holds.
+    pub fn handle(&self) -> MetricsHandle {
+        MetricsHandle {
+            registry: self.registry.clone(),
+        }
+    }
 }
 
 impl Recorder for ObsRecorder {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.inner.describe_counter(key, unit, description);
+        self.registry.describe(key.as_str(), unit, description);
     }
 
     fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.inner.describe_gauge(key, unit, description);
+        self.registry.describe(key.as_str(), unit, description);
     }
 
     fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
-        self.inner.describe_histogram(key, unit, description);
+        self.registry.describe(key.as_str(), unit, description);
     }
 
-    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        match self.scalars.counter(key) {
-            Some(series) => Counter::from_arc(series),
-            None => self.inner.register_counter(key, metadata),
-        }
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        Counter::from_arc(self.registry.counter(key))
     }
 
-    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
-        match self.scalars.gauge(key) {
-            Some(series) => Gauge::from_arc(series),
-            None => self.inner.register_gauge(key, metadata),
-        }
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        Gauge::from_arc(self.registry.gauge(key))
     }
 
-    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        match self.histograms.series(key) {
-            Some(series) => Histogram::from_arc(series),
-            None => self.inner.register_histogram(key, metadata),
-        }
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(self.registry.histogram(key))
     }
 }
 
-/// Renders every metric obs records (the exporter's and the catalog's) as Prometheus text, for
-/// `/metrics`.
+/// Renders every metric a recorder holds: as Prometheus text for `/metrics`, or as a
+/// [`Snapshot`] (what `/metrics/json` and the test helpers read). Both come from the same data.
 #[derive(Clone)]
 pub struct MetricsHandle {
-    prometheus: PrometheusHandle,
-    histograms: Arc<Histograms>,
-    scalars: Arc<Scalars>,
+    registry: Arc<Registry>,
 }
 
-impl std::fmt::Debug for MetricsHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for MetricsHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetricsHandle").finish_non_exhaustive()
     }
 }
 
 impl MetricsHandle {
-    pub(crate) fn new(
-        prometheus: PrometheusHandle,
-        histograms: Arc<Histograms>,
-        scalars: Arc<Scalars>,
-    ) -> Self {
-        Self {
-            prometheus,
-            histograms,
-            scalars,
-        }
-    }
-
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
-        let mut text = self.prometheus.render();
-        self.scalars.render(&mut text);
-        self.histograms.render(&mut text);
-        text
+        self.snapshot().to_prometheus_text()
     }
 
-    /// Folds the exporter's buffered samples (histograms outside the catalog) into their
-    /// distributions; `init` runs it every 5 s.
+    /// Every metric family and series, with the values scrape callbacks report now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.registry.snapshot()
+    }
+
+    /// Whether the recorder holds the series `key` of `kind`.
+    pub(crate) fn contains(&self, kind: crate::catalog::MetricKind, key: &Key) -> bool {
+        self.registry.contains(kind, key)
+    }
+
+    /// Drops counter and histogram series idle for longer than the configured
+    /// `series_idle_timeout`, if any; `init` runs it every 5 s, and every rendering runs it too.
     pub fn run_upkeep(&self) {
-        self.prometheus.run_upkeep();
+        self.registry.sweep();
     }
 }

@@ -1,4 +1,9 @@
-//! obs-http's metrics, declared once. Pass [`CATALOG`] to `ObsConfig::builder().catalog(..)`.
+//! obs-http's metrics, declared once.
+//!
+//! Nothing to pass to `init`: [`HttpLayer::new`](crate::HttpLayer::new) and every service a
+//! [`ClientLayer`](crate::ClientLayer) builds register [`CATALOG`] with
+//! [`obs_core::catalog::register`], before or after `init`, so `/metrics` shows these metrics
+//! with their help text and buckets (bytes for the size histograms).
 
 use obs_core::catalog::{MetricDef, SIZE_BYTES_BUCKETS, Unit};
 
@@ -64,6 +69,13 @@ pub static CATALOG: &[MetricDef] = &[
     HTTP_RESPONSE_SIZE,
     HTTP_CLIENT_DURATION,
 ];
+
+/// Registers [`CATALOG`]; idempotent and cheap, called by the layers' constructors.
+pub(crate) fn register() {
+    if let Err(err) = obs_core::catalog::register(CATALOG) {
+        tracing::warn!(%err, "obs-http's metric catalog conflicts with another registration");
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,7 @@
 //!   CPU profiles) on the main router or a separate admin address;
 //! - `ws` (feature `ws`): WebSocket session and message tracing.
 //!
-//! Pass [`catalog::CATALOG`] to `ObsConfig::builder().catalog(..)` so the HTTP metrics are described
-//! and get their buckets.
+//! The layers register obs-http's metric [`catalog`] themselves: `init` needs no list of crates.
 #![deny(missing_docs)]
 
 pub mod admin;

@@ -1,4 +1,8 @@
-//! A snapshot of the Prometheus text exposition, parsed into samples to assert on.
+//! Metrics to assert on: a snapshot of what a recorder holds, as the samples a scraper reads, and
+//! a recorder local to a test.
+
+use obs_core::MetricsHandle;
+use obs_core::metrics::{ObsRecorder, SeriesValue, Snapshot};
 
 /// One sample line: `name{labels} value`.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,7 +29,8 @@ impl Sample {
     }
 }
 
-/// Parsed Prometheus text: samples plus `# TYPE` and `# HELP` lines.
+/// Samples plus `# TYPE` and `# HELP` lines: read from a recorder's [`Snapshot`] ([`Self::current`],
+/// [`LocalRecorder::snapshot`]) or parsed from the text a real scraper reads ([`Self::parse`]).
 ///
 /// ```
 /// let snap = obs_testkit::MetricsSnapshot::parse(
@@ -45,13 +50,58 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
-    /// Renders the recorder `obs_core::init` installed and parses the result.
+    /// What the recorder `obs_core::init` installed holds now.
     ///
     /// # Panics
     /// When `init` was not called.
     pub fn current() -> Self {
         let handle = obs_core::prometheus_handle().expect("obs_core::init was not called");
-        Self::parse(&handle.render())
+        Self::from_snapshot(&handle.snapshot())
+    }
+
+    /// The samples of `snapshot`, named as the text exposition names them (`_bucket` with an `le`
+    /// label, `_sum`, `_count` for histograms). No text is rendered and parsed back: [`Self::text`]
+    /// is the rendering, for failure messages.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Self {
+        let mut snap = Self {
+            text: snapshot.to_prometheus_text(),
+            ..Self::default()
+        };
+        for family in &snapshot.families {
+            let name = &family.name;
+            snap.types
+                .push((name.clone(), family.kind.as_str().to_owned()));
+            if let Some(help) = &family.help {
+                snap.helps.push((name.clone(), help.clone()));
+            }
+            for series in &family.series {
+                let sample = |suffix: &str, extra: Option<String>, value: f64| {
+                    let mut labels = series.labels.clone();
+                    labels.extend(extra.map(|le| ("le".to_owned(), le)));
+                    Sample {
+                        name: format!("{name}{suffix}"),
+                        labels,
+                        value,
+                    }
+                };
+                match &series.value {
+                    SeriesValue::Counter(v) => snap.samples.push(sample("", None, *v as f64)),
+                    SeriesValue::Gauge(v) => snap.samples.push(sample("", None, *v)),
+                    SeriesValue::Histogram(h) => {
+                        for (bound, count) in &h.buckets {
+                            let le = Some(bound.to_string());
+                            snap.samples.push(sample("_bucket", le, *count as f64));
+                        }
+                        let inf = Some("+Inf".to_owned());
+                        snap.samples.push(sample("_bucket", inf, h.count as f64));
+                        snap.samples.push(sample("_sum", None, h.sum));
+                        snap.samples.push(sample("_count", None, h.count as f64));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        snap
     }
 
     /// Parses Prometheus text exposition.
@@ -119,6 +169,64 @@ impl MetricsSnapshot {
             .iter()
             .filter(|s| s.name == name || s.name == count_name)
             .count()
+    }
+}
+
+/// A metrics recorder local to a test: no `obs_core::init`, no process globals, so tests that
+/// each use one can run in parallel and assert exact counts.
+///
+/// It is obs's own recorder ([`ObsRecorder`]): catalog families, the `metrics` macros, the
+/// cardinality guard and the buckets behave as under `init`. It is in force on the thread that
+/// calls [`Self::run`] or holds [`Self::enter`]'s guard, so async code must run on a
+/// current-thread runtime on that thread.
+///
+/// ```
+/// use obs_core::catalog::MetricDef;
+/// use obs_core::metrics::CounterVec;
+/// use obs_testkit::LocalRecorder;
+///
+/// const JOBS: MetricDef = MetricDef::counter("doc_local_jobs_total", "Jobs.").with_labels(&["queue"]);
+/// static JOBS_VEC: CounterVec = CounterVec::new(&JOBS);
+///
+/// let recorder = LocalRecorder::new();
+/// recorder.run(|| {
+///     JOBS_VEC.with(&["mail"]).increment(2);
+///     metrics::counter!("doc_local_other_total").increment(1);
+/// });
+/// let snap = recorder.snapshot();
+/// assert_eq!(snap.value("doc_local_jobs_total", &[("queue", "mail")]), Some(2.0));
+/// assert_eq!(snap.help("doc_local_jobs_total"), Some("Jobs."));
+/// assert_eq!(snap.value("doc_local_other_total", &[]), Some(1.0));
+/// ```
+#[derive(Debug, Default)]
+pub struct LocalRecorder {
+    recorder: ObsRecorder,
+}
+
+impl LocalRecorder {
+    /// An empty recorder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` with this recorder in force on the current thread.
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, f)
+    }
+
+    /// Puts this recorder in force on the current thread until the guard is dropped.
+    pub fn enter(&self) -> metrics::LocalRecorderGuard<'_> {
+        metrics::set_default_local_recorder(&self.recorder)
+    }
+
+    /// What the recorder holds now.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot::from_snapshot(&self.handle().snapshot())
+    }
+
+    /// The recorder's handle (Prometheus text, structured snapshot).
+    pub fn handle(&self) -> MetricsHandle {
+        self.recorder.handle()
     }
 }
 
@@ -195,5 +303,46 @@ mod tests {
         assert_eq!(snap.value("h_count", &[]), Some(3.0));
         assert_eq!(snap.value("plain", &[]), Some(7.0));
         assert_eq!(snap.series_count("h"), 1);
+    }
+
+    #[test]
+    fn a_snapshot_reads_like_the_parsed_text() {
+        let recorder = LocalRecorder::new();
+        recorder.run(|| {
+            metrics::counter!("tk_jobs_total", "queue" => "a\"b").increment(3);
+            metrics::gauge!("tk_depth").set(-2.5);
+            metrics::describe_histogram!("tk_payload_bytes", "Payloads.");
+            metrics::histogram!("tk_payload_bytes", "kind" => "json").record(100.0);
+        });
+        let direct = recorder.snapshot();
+        let parsed = MetricsSnapshot::parse(&direct.text);
+        assert_eq!(direct.samples, parsed.samples);
+        assert_eq!(direct.types, parsed.types);
+        assert_eq!(direct.helps, parsed.helps);
+        assert_eq!(
+            direct.value(
+                "tk_payload_bytes_bucket",
+                &[("kind", "json"), ("le", "256")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn local_recorders_count_apart_in_parallel() {
+        let threads: Vec<_> = (0..4u64)
+            .map(|n| {
+                std::thread::spawn(move || {
+                    let recorder = LocalRecorder::new();
+                    let _in_force = recorder.enter();
+                    for _ in 0..=n {
+                        metrics::counter!("tk_parallel_total").increment(1);
+                    }
+                    recorder.snapshot().value("tk_parallel_total", &[])
+                })
+            })
+            .collect();
+        let counts: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(counts, [Some(1.0), Some(2.0), Some(3.0), Some(4.0)]);
     }
 }

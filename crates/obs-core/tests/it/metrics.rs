@@ -200,3 +200,81 @@ fn exposition_passes_promtool() {
         }
     });
 }
+
+/// Series made through the `metrics` macros pass the same guard as the families: a name outside
+/// every catalog, and a catalog name used through the macros.
+#[test]
+fn macro_series_are_bounded_like_families() {
+    isolated("metrics::macro_series_are_bounded_like_families", || {
+        let guard = obs_core::init(
+            ObsConfig::builder()
+                .catalog(CATALOG)
+                .series_limit("test_facade_users_total", 20)
+                .series_limit("test_visits_total", 30)
+                .build(),
+        )
+        .unwrap();
+        for i in 0..500 {
+            metrics::counter!("test_facade_users_total", "user" => format!("u{i}")).increment(1);
+            metrics::counter!("test_visits_total", "user" => format!("u{i}")).increment(1);
+        }
+        let snap = MetricsSnapshot::current();
+        for (name, bound) in [
+            ("test_facade_users_total", 20.0),
+            ("test_visits_total", 30.0),
+        ] {
+            assert_eq!(snap.series_count(name) as f64, bound + 1.0, "{}", snap.text);
+            assert_eq!(
+                snap.value(name, &[("user", "__overflow__")]),
+                Some(500.0 - bound)
+            );
+            assert_eq!(
+                snap.value("obs_cardinality_overflow_total", &[("metric", name)]),
+                Some(500.0 - bound)
+            );
+            assert_eq!(snap.sum(name, &[]), 500.0, "nothing is lost");
+        }
+        drop(guard);
+    });
+}
+
+/// With an idle timeout, label values that stopped moving leave `/metrics` and their family, so
+/// new ones are admitted instead of folding into `__overflow__`.
+#[test]
+fn idle_series_make_room_for_new_label_values() {
+    isolated(
+        "metrics::idle_series_make_room_for_new_label_values",
+        || {
+            let guard = obs_core::init(
+                ObsConfig::builder()
+                    .series_limit("test_visits_total", 5)
+                    .series_idle_timeout(std::time::Duration::from_millis(100))
+                    .build(),
+            )
+            .unwrap();
+            for i in 0..5 {
+                VISITS_VEC.with(&[&format!("old{i}")]).increment(1);
+            }
+            assert_eq!(VISITS_VEC.series_count(), 5);
+            // The first rendering sees them move, the next one, past the timeout, sees them idle.
+            let _ = guard.prometheus().render();
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            let snap = MetricsSnapshot::parse(&guard.prometheus().render());
+            assert_eq!(snap.series_count("test_visits_total"), 0, "{}", snap.text);
+            for i in 0..5 {
+                VISITS_VEC.with(&[&format!("new{i}")]).increment(1);
+            }
+            let snap = MetricsSnapshot::current();
+            assert_eq!(snap.series_count("test_visits_total"), 5, "{}", snap.text);
+            assert_eq!(
+                snap.value("test_visits_total", &[("user", "new4")]),
+                Some(1.0)
+            );
+            assert_eq!(
+                snap.value("test_visits_total", &[("user", "__overflow__")]),
+                None,
+                "nothing folded"
+            );
+        },
+    );
+}

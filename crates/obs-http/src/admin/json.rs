@@ -1,35 +1,55 @@
-//! `/metrics/json`: the Prometheus rendering as one JSON object.
+//! `/metrics/json`: the recorder's snapshot (the data `/metrics` renders) as one JSON object.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use obs_core::metrics::{SeriesValue, Snapshot};
 use serde_json::{Map, Value, json};
-
-use super::exposition::Snapshot;
 
 /// `{"timestamp", "counters", "gauges", "histograms"}` for `snapshot`, taken at `now`.
 pub(crate) fn to_json(snapshot: &Snapshot, now: SystemTime) -> Value {
-    let series = |map: &std::collections::BTreeMap<String, f64>| -> Map<String, Value> {
-        map.iter().map(|(k, v)| (k.clone(), number(*v))).collect()
-    };
-    let histograms: Map<String, Value> = snapshot
-        .histograms
-        .iter()
-        .map(|(key, h)| {
-            let buckets: Map<String, Value> = h
-                .buckets
-                .iter()
-                .map(|(le, n)| (le.clone(), number(*n)))
-                .collect();
-            let value = json!({"count": number(h.count), "sum": number(h.sum), "buckets": buckets});
-            (key.clone(), value)
-        })
-        .collect();
+    let (mut counters, mut gauges, mut histograms) = (Map::new(), Map::new(), Map::new());
+    for family in &snapshot.families {
+        for series in &family.series {
+            let key = key(&family.name, &series.labels);
+            match &series.value {
+                SeriesValue::Counter(v) => {
+                    counters.insert(key, Value::from(*v));
+                }
+                SeriesValue::Gauge(v) => {
+                    gauges.insert(key, number(*v));
+                }
+                SeriesValue::Histogram(h) => {
+                    let mut buckets: Map<String, Value> = h
+                        .buckets
+                        .iter()
+                        .map(|(le, n)| (le.to_string(), Value::from(*n)))
+                        .collect();
+                    buckets.insert("+Inf".to_owned(), Value::from(h.count));
+                    let value = json!({"count": h.count, "sum": number(h.sum), "buckets": buckets});
+                    histograms.insert(key, value);
+                }
+                _ => {}
+            }
+        }
+    }
     json!({
         "timestamp": rfc3339(now),
-        "counters": series(&snapshot.counters),
-        "gauges": series(&snapshot.gauges),
+        "counters": counters,
+        "gauges": gauges,
         "histograms": histograms,
     })
+}
+
+/// `name`, or `name|k=v,k2=v2` with the labels in their order.
+fn key(name: &str, labels: &[(String, String)]) -> String {
+    let mut key = name.to_owned();
+    for (i, (k, v)) in labels.iter().enumerate() {
+        key.push(if i == 0 { '|' } else { ',' });
+        key.push_str(k);
+        key.push('=');
+        key.push_str(v);
+    }
+    key
 }
 
 /// Whole values as integers (counts stay `3`, not `3.0`); infinities and NaN, which JSON cannot
@@ -90,17 +110,27 @@ mod tests {
 
     #[test]
     fn snapshot_as_json() {
-        let text = "# TYPE c counter\nc{a=\"1\"} 3\n# TYPE g gauge\ng 0.5\n\
-            # TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 2.5\nh_count 2\n\
-            # TYPE inf gauge\ninf +Inf\n";
-        let value = to_json(&Snapshot::parse(text), UNIX_EPOCH);
+        let recorder = obs_core::metrics::ObsRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::counter!("json_c_total", "a" => "1").increment(3);
+            metrics::gauge!("json_g").set(0.5);
+            metrics::gauge!("json_inf").set(f64::INFINITY);
+            metrics::histogram!("json_h").record(0.5);
+            metrics::histogram!("json_h").record(2.0);
+        });
+        let value = to_json(&recorder.handle().snapshot(), UNIX_EPOCH);
+        let buckets: Map<String, Value> = obs_core::catalog::LATENCY_MS_BUCKETS
+            .iter()
+            .map(|b| (b.to_string(), json!(if *b < 2.0 { 1 } else { 2 })))
+            .chain([("+Inf".to_owned(), json!(2))])
+            .collect();
         assert_eq!(
             value,
             json!({
                 "timestamp": "1970-01-01T00:00:00.000Z",
-                "counters": {"c|a=1": 3},
-                "gauges": {"g": 0.5, "inf": null},
-                "histograms": {"h": {"count": 2, "sum": 2.5, "buckets": {"1": 1, "+Inf": 2}}},
+                "counters": {"json_c_total|a=1": 3},
+                "gauges": {"json_g": 0.5, "json_inf": null},
+                "histograms": {"json_h": {"count": 2, "sum": 2.5, "buckets": buckets}},
             })
         );
     }

@@ -6,8 +6,6 @@ use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::exposition::Snapshot;
-
 /// The content type of the Prometheus text exposition format.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -32,8 +30,7 @@ pub(crate) async fn text() -> Response {
 pub(crate) async fn json() -> Response {
     match obs_core::prometheus_handle() {
         Some(handle) => {
-            let snapshot = Snapshot::parse(&handle.render());
-            Json(super::json::to_json(&snapshot, SystemTime::now())).into_response()
+            Json(super::json::to_json(&handle.snapshot(), SystemTime::now())).into_response()
         }
         None => not_initialized(),
     }

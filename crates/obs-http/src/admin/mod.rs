@@ -5,7 +5,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /metrics` | the Prometheus text exposition ([`PROMETHEUS_CONTENT_TYPE`]) |
-//! | `GET /metrics/json` | `{"timestamp", "counters", "gauges", "histograms"}`, from the same rendering |
+//! | `GET /metrics/json` | `{"timestamp", "counters", "gauges", "histograms"}`, from the same snapshot |
 //! | `GET /healthz` | `200 ok` while the process runs |
 //! | `GET /readyz` | `200 {"status":"ready","info"}` or `503 {"status":"not_ready","failed_check","error","info"}` |
 //! | `GET /debug/pprof/profile` | a CPU profile, only with the `pprof` feature and `AdminRouter::with_pprof` |
@@ -56,7 +56,6 @@
 //! # Ok(()) }
 //! ```
 
-mod exposition;
 mod json;
 mod metrics;
 #[cfg(feature = "pprof")]

@@ -46,6 +46,7 @@ impl<S> Layer<S> for ClientLayer {
     type Service = Client<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
+        crate::catalog::register();
         Client::wrap(inner, self.propagate)
     }
 }

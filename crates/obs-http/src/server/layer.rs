@@ -97,6 +97,7 @@ impl HttpLayer {
     /// Spans and metrics on, `/healthz`, `/readyz` and `/metrics` skipped for both, `traceparent`
     /// on responses, forwarded headers not trusted, no headers recorded.
     pub fn new() -> Self {
+        crate::catalog::register();
         Self {
             config: Arc::new(Config {
                 spans: true,

@@ -7,6 +7,7 @@ mod client;
 mod collector;
 mod correlation;
 mod hop;
+mod metrics;
 mod routes;
 mod secrets;
 mod server;
