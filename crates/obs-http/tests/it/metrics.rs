@@ -23,7 +23,7 @@ fn app(layer: HttpLayer) -> Router {
             post(|body: Bytes| async move { body.len().to_string() }),
         )
         .layer(layer)
-        .merge(AdminRouter::new().without_exporter_check().build())
+        .merge(AdminRouter::new().build())
 }
 
 async fn serve(app: Router) -> SocketAddr {
