@@ -1,27 +1,4 @@
 //! Key patterns: what a span may say about the keys a command touches.
-//!
-//! A key is never recorded as it is: it may hold a user id, an email address or a session token.
-//! [`KeyPatterns`] turns it into a low-cardinality pattern. Rules given with
-//! [`KeyPatterns::with_pattern`] are tried first (`user:*:profile` names every key of that shape);
-//! a key no rule matches goes through the default normalizer, which splits it at `:`, `/`, `|`
-//! and `#` and keeps only segments that are short lowercase words (`session`, `profile`,
-//! `rate_limit`), turning the rest into `*`: numbers, ids, UUIDs, hashes, tokens, email
-//! addresses, anything with a digit, a capital, a dot or a non-ASCII byte.
-//!
-//! A lowercase word is shown as it is, so a key that holds a user name in lowercase letters
-//! (`user:alice`) shows it. Where keys hold such names, add rules for them, or start from
-//! [`KeyPatterns::opaque`], which shows no unmatched key at all.
-//!
-//! ```
-//! use obs_redis::KeyPatterns;
-//!
-//! let keys = KeyPatterns::default().with_pattern("tenant:*:user:*");
-//! assert_eq!(keys.normalize(b"session:3f2a9c0d5e6b7a8f9e0d1c2b3a4f5e6d"), "session:*");
-//! assert_eq!(keys.normalize(b"user:42:profile"), "user:*:profile");
-//! assert_eq!(keys.normalize(b"order/550e8400-e29b-41d4-a716-446655440000"), "order/*");
-//! assert_eq!(keys.normalize(b"tenant:acme:user:bob"), "tenant:*:user:*");
-//! assert_eq!(KeyPatterns::opaque().normalize(b"user:42"), "*");
-//! ```
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,7 +8,30 @@ const MAX_WORD: usize = 24;
 /// The most segments a pattern shows; the rest of the key becomes one `*`.
 const MAX_SEGMENTS: usize = 8;
 
-/// Turns keys into patterns for spans; see the [module docs](self).
+/// Turns keys into patterns for spans.
+///
+/// A key is never recorded as it is: it may hold a user id, an email address or a session token.
+/// [`KeyPatterns`] turns it into a low-cardinality pattern. Rules given with
+/// [`KeyPatterns::with_pattern`] are tried first (`user:*:profile` names every key of that shape);
+/// a key no rule matches goes through the default normalizer, which splits it at `:`, `/`, `|`
+/// and `#` and keeps only segments that are short lowercase words (`session`, `profile`,
+/// `rate_limit`), turning the rest into `*`: numbers, ids, UUIDs, hashes, tokens, email
+/// addresses, anything with a digit, a capital, a dot or a non-ASCII byte.
+///
+/// A lowercase word is shown as it is, so a key that holds a user name in lowercase letters
+/// (`user:alice`) shows it. Where keys hold such names, add rules for them, or start from
+/// [`KeyPatterns::opaque`], which shows no unmatched key at all.
+///
+/// ```
+/// use obs_redis::KeyPatterns;
+///
+/// let keys = KeyPatterns::default().with_pattern("tenant:*:user:*");
+/// assert_eq!(keys.normalize(b"session:3f2a9c0d5e6b7a8f9e0d1c2b3a4f5e6d"), "session:*");
+/// assert_eq!(keys.normalize(b"user:42:profile"), "user:*:profile");
+/// assert_eq!(keys.normalize(b"order/550e8400-e29b-41d4-a716-446655440000"), "order/*");
+/// assert_eq!(keys.normalize(b"tenant:acme:user:bob"), "tenant:*:user:*");
+/// assert_eq!(KeyPatterns::opaque().normalize(b"user:42"), "*");
+/// ```
 ///
 /// Cheap to clone (the rules are shared).
 #[derive(Clone)]
@@ -46,13 +46,14 @@ enum Fallback {
     Opaque,
 }
 
+#[derive(Clone)]
 struct Rule {
     text: String,
     delimiter: u8,
     segments: Vec<Segment>,
 }
 
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Segment {
     Literal(Vec<u8>),
     /// `*`: any one segment.
@@ -104,14 +105,7 @@ impl KeyPatterns {
                 other => Segment::Literal(other.to_vec()),
             })
             .collect();
-        let mut rules: Vec<Rule> = Vec::with_capacity(self.rules.len() + 1);
-        for r in self.rules.iter() {
-            rules.push(Rule {
-                text: r.text.clone(),
-                delimiter: r.delimiter,
-                segments: r.segments.iter().map(Segment::clone_of).collect(),
-            });
-        }
+        let mut rules = self.rules.to_vec();
         rules.push(Rule {
             text,
             delimiter,
@@ -137,16 +131,6 @@ impl KeyPatterns {
         match self.fallback {
             Fallback::Opaque => out.push('*'),
             Fallback::Normalize => normalize_default(key, out),
-        }
-    }
-}
-
-impl Segment {
-    fn clone_of(&self) -> Self {
-        match self {
-            Self::Literal(l) => Self::Literal(l.clone()),
-            Self::Any => Self::Any,
-            Self::Rest => Self::Rest,
         }
     }
 }
