@@ -99,7 +99,7 @@ async fn sessions_live_slide_and_expire() {
             .await
             .unwrap(),
     );
-    let sessions = SessionStore::new(con, Duration::from_millis(600));
+    let sessions = SessionStore::new(con, Duration::from_millis(1200));
     let id = sessions.create(&("ada", 1)).await.unwrap();
     assert_eq!(id.as_str().len(), 32);
     let other = sessions.create(&("bob", 2)).await.unwrap();
@@ -110,9 +110,9 @@ async fn sessions_live_slide_and_expire() {
         Some(("ada".into(), 1))
     );
     assert!(sessions.update(&id, &("ada", 2)).await.unwrap());
-    // Touching every 300 ms keeps `id` alive past its first 600 ms; `other` expires.
+    // Touching every 500 ms keeps `id` alive past its first 1.2 s; `other` expires.
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(sessions.touch(&id).await.unwrap());
     }
     assert_eq!(
@@ -257,11 +257,11 @@ async fn sliding_window_admits_again_once_the_window_moves() {
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let limiter = RateLimiter::sliding_window(con, "burst", 2, Duration::from_millis(400));
+    let limiter = RateLimiter::sliding_window(con, "burst", 2, Duration::from_secs(1));
     assert!(limiter.check("u").await.unwrap().is_allowed());
     assert!(limiter.check("u").await.unwrap().is_allowed());
     assert_eq!(limiter.check("u").await.unwrap(), Decision::Limited);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(limiter.check("u").await.unwrap().is_allowed());
 }
 
