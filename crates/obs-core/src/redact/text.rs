@@ -125,22 +125,18 @@ pub fn text(input: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// One cheap pass: whether anything in the text could be a secret.
+/// One cheap pass: whether anything in the text could be a secret: a `=`, `:` or `@`, a run of 20
+/// token characters, or the words `basic` or `bearer` (any case). Most of what it sees (paths, user
+/// agents, span names) has none, so it is one table lookup per byte.
 fn worth_scanning(input: &str) -> bool {
     let bytes = input.as_bytes();
-    let mut run = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        match b {
-            b'=' | b':' | b'@' => return true,
-            b'b' | b'B'
-                if bytes[i + 1..].len() >= 4
-                    && (bytes[i + 1..i + 5].eq_ignore_ascii_case(b"asic")
-                        || bytes[i + 1..].len() >= 5
-                            && bytes[i + 1..i + 6].eq_ignore_ascii_case(b"earer")) =>
-            {
-                return true;
-            }
-            _ if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-' | b'.') => {
+    let mut run = 0u32;
+    let mut saw_b = false;
+    for &b in bytes {
+        match CLASS[usize::from(b)] {
+            TRIGGER => return true,
+            TOKEN => {
+                saw_b |= b | 0x20 == b'b';
                 run += 1;
                 if run >= 20 {
                     return true;
@@ -149,7 +145,43 @@ fn worth_scanning(input: &str) -> bool {
             _ => run = 0,
         }
     }
-    false
+    saw_b && has_scheme_word(bytes)
+}
+
+const OTHER: u8 = 0;
+const TOKEN: u8 = 1;
+const TRIGGER: u8 = 2;
+
+/// Each byte's part in [`worth_scanning`].
+static CLASS: [u8; 256] = {
+    let mut class = [OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        class[b] = if matches!(c, b'=' | b':' | b'@') {
+            TRIGGER
+        } else if c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-' | b'.') {
+            TOKEN
+        } else {
+            OTHER
+        };
+        b += 1;
+    }
+    class
+};
+
+/// Whether `basic` or `bearer` (any case) starts at some `b` of the text.
+fn has_scheme_word(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| {
+        b | 0x20 == b'b' && {
+            let rest = &bytes[i + 1..];
+            rest.get(..4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"asic"))
+                || rest
+                    .get(..5)
+                    .is_some_and(|w| w.eq_ignore_ascii_case(b"earer"))
+        }
+    })
 }
 
 fn is_key_char(b: u8) -> bool {
