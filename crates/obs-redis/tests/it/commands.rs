@@ -188,3 +188,43 @@ async fn restart_mid_run_is_counted_and_recovered() {
     }
     assert_eq!(ops(&snap, "INCRBY", "success"), 1.0);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn error_replies_inside_batches_and_unknown_commands_are_classified() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let recorder = LocalRecorder::new();
+    let _in_force = recorder.enter();
+    let client = server.client();
+    let mut con = Instrumented::new(client.get_multiplexed_async_connection().await.unwrap());
+    let _: () = con.set("plain", "x").await.unwrap();
+    // The pipeline's second reply is an error: the caller gets it, the pipeline counts as one.
+    let piped: redis::RedisResult<(String, i64)> = redis::pipe()
+        .get("plain")
+        .lpush("plain", "y")
+        .query_async(&mut con)
+        .await;
+    let err = piped.unwrap_err();
+    assert!(err.to_string().contains("WRONGTYPE"), "{err:?}");
+    // A command name outside the table is recorded as OTHER, never as sent.
+    let unknown: redis::RedisResult<redis::Value> = redis::cmd("NOSUCHCMD-hunter2")
+        .arg("x")
+        .query_async(&mut con)
+        .await;
+    assert!(unknown.is_err());
+    let snap = recorder.snapshot();
+    assert_eq!(
+        snap.value(
+            "redis_operations_total",
+            &[
+                ("command", "PIPELINE"),
+                ("status", "error"),
+                ("error_type", "wrongtype")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(ops(&snap, "OTHER", "error"), 1.0);
+    assert!(!snap.text.contains("hunter2") && !snap.text.contains("NOSUCHCMD"));
+}
