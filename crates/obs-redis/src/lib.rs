@@ -25,6 +25,8 @@
 //! - [`SessionStore`]: sessions under random 128-bit ids with a sliding TTL;
 //! - [`RateLimiter`]: fixed and sliding windows, decided atomically on the server;
 //! - [`RedisReadiness`]: a `PING` with a time limit for `/readyz`;
+//! - with the `cluster` feature, redis-rs's async cluster connection, wrapped like any other
+//!   (`Instrumented::new(cluster_client.get_async_connection().await?)`);
 //! - with the `deadpool` feature, [`pool::observe`]: a deadpool-redis pool's size, idle
 //!   connections and waiting callers as scrape-time gauges.
 //!

@@ -2,6 +2,8 @@
 //! free port, the in-process OTLP receiver, and a test-local metrics recorder. Tests that call
 //! `init` run in a process of their own (`obs_testkit::isolated`).
 
+#[cfg(feature = "cluster")]
+mod cluster;
 mod commands;
 mod helpers;
 #[cfg(feature = "deadpool")]

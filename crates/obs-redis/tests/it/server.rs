@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 pub(crate) struct RedisServer {
     pub(crate) port: u16,
     dir: PathBuf,
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -15,6 +16,11 @@ impl RedisServer {
     /// Starts a server, or returns `None` (with a message) when redis-server is not installed
     /// and `OBS_REQUIRE_TOOLS` is not set; with it set, a missing server fails the test.
     pub(crate) fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with more server arguments.
+    pub(crate) fn start_with(extra: &[&str]) -> Option<Self> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -36,6 +42,7 @@ impl RedisServer {
         let mut server = Self {
             port,
             dir,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             child: None,
         };
         server.launch();
@@ -48,6 +55,7 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
