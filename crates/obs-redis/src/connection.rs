@@ -34,8 +34,8 @@ static OPERATIONS: CounterVec = CounterVec::new(&REDIS_OPERATIONS);
 /// `server.port` when known ([`with_connection_info`](Self::with_connection_info)), and
 /// `error.type` on error. Values and the arguments of every command but its keys are never
 /// recorded, and keys only as patterns. obs-core's export-time redaction still applies to the
-/// summary: a pattern segment after a sensitive word is exported as `[REDACTED]`
-/// (`session:[REDACTED]` rather than `session:*`).
+/// summary: wildcards stay (`session:*`), but a literal segment after a sensitive word is
+/// exported as `[REDACTED]` (`session:[REDACTED]` for a rule that kept `session:abc`).
 ///
 /// ```no_run
 /// use redis::AsyncCommands as _;
