@@ -19,6 +19,7 @@ fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
         ("obs-db", obs_db::catalog::CATALOG),
         ("obs-rooms", obs_rooms::catalog::CATALOG),
         ("obs-flows", obs_flows::catalog::CATALOG),
+        ("obs-redis", obs_redis::catalog::CATALOG),
     ]
 }
 

@@ -60,6 +60,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     // Real tools the tests use; installed from Debian packages when missing and running as root.
     crate::provision::ensure("promtool", &["--version"], "prometheus")?;
+    crate::provision::ensure("redis-server", &["--version"], "redis-server")?;
     // obs-db's tests start a private PostgreSQL server from /usr/lib/postgresql/*/bin; the
     // server package brings postgresql-common, whose pg_lsclusters is on PATH.
     crate::provision::ensure("pg_lsclusters", &["--help"], "postgresql")?;
