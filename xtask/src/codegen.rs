@@ -16,6 +16,7 @@ fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
     vec![
         ("obs-core", obs_core::catalog::CATALOG),
         ("obs-http", obs_http::catalog::CATALOG),
+        ("obs-webrtc", obs_webrtc::catalog::CATALOG),
     ]
 }
 

@@ -1,0 +1,32 @@
+//! Instrumented webrtc-rs peer connections: signaling spans, ICE and connection-state metrics,
+//! call quality from `get_stats()`.
+//!
+//! Wrap each webrtc-rs (0.21) peer connection in an [`InstrumentedPeerConnection`] with the
+//! [`PeerContext`] it belongs to (room, participant, participant type). Then:
+//!
+//! - the signaling calls are spans (`webrtc.create_offer`, ..., with `webrtc.signaling.type` and
+//!   `webrtc.sdp.type`) timed in `webrtc_signaling_duration_ms{operation}` and counted in
+//!   `webrtc_signaling_operations_total{operation,outcome,error_type}`;
+//! - ICE candidates are counted by type and direction, ICE attempts, successes and failures once
+//!   per connection, relayed connections in `turn_relay_total`;
+//! - every connection state change is counted and is an event on the `webrtc.connection` span,
+//!   which lasts from creation to close and is marked as an error when ICE or the connection
+//!   fails; the time to the first `connected` is `webrtc_connection_establishment_duration_ms`;
+//! - a stats poller (default every 5 s) records RTT, loss, jitter, bitrates, frame rates and a
+//!   [`quality_score`] in histograms without per-connection labels.
+//!
+//! The metric catalog is [`catalog::CATALOG`]; it registers itself when the first connection is
+//! built. Room and participant ids are span attributes, never metric labels, except in the opt-in
+//! per-connection gauges ([`InstrumentedBuilder::with_per_connection_gauges`]).
+#![deny(missing_docs)]
+
+pub mod catalog;
+mod handler;
+mod peer;
+mod quality;
+mod state;
+mod stats;
+
+pub use peer::{DEFAULT_STATS_INTERVAL, InstrumentedBuilder, InstrumentedPeerConnection};
+pub use quality::quality_score;
+pub use state::PeerContext;
