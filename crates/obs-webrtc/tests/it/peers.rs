@@ -429,3 +429,99 @@ fn signaling_errors_are_counted_and_returned_unchanged() {
         },
     );
 }
+
+#[test]
+fn an_unreachable_remote_fails_ice_and_marks_the_connection_span() {
+    isolated(
+        "peers::an_unreachable_remote_fails_ice_and_marks_the_connection_span",
+        || {
+            let receiver = OtlpReceiver::start().unwrap();
+            let guard = init(&receiver);
+            runtime().block_on(async {
+                let (app_a, mut events_a) = app();
+                let (app_b, _events_b) = app();
+                // Checking longer than disconnected + failed timeouts (1.5 s here) fails ICE.
+                let impatient = SettingEngineBuilder::new()
+                    .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+                    .with_ice_timeouts(
+                        Some(Duration::from_millis(500)),
+                        Some(Duration::from_secs(1)),
+                        Some(Duration::from_millis(200)),
+                    )
+                    .build();
+                let a = InstrumentedPeerConnection::builder(PeerContext::new(
+                    "room-3",
+                    "dave",
+                    "publisher",
+                ))
+                .without_stats()
+                .build(
+                    PeerConnectionBuilder::new()
+                        .with_setting_engine(impatient)
+                        .with_udp_addrs(vec!["127.0.0.1:0"]),
+                    app_a,
+                )
+                .await
+                .unwrap();
+                let b = InstrumentedPeerConnection::builder(PeerContext::new(
+                    "room-3",
+                    "erin",
+                    "subscriber",
+                ))
+                .without_stats()
+                .build(loopback(), app_b)
+                .await
+                .unwrap();
+                a.create_data_channel("chat", None).await.unwrap();
+                let offer = a.create_offer().await.unwrap();
+                a.set_local_description(offer.clone()).await.unwrap();
+                b.set_remote_description(offer).await.unwrap();
+                let answer = b.create_answer().await.unwrap();
+                a.set_remote_description(answer).await.unwrap();
+                b.close().await.unwrap();
+                // The only remote candidate names a port nobody listens on.
+                a.add_ice_candidate(RTCIceCandidateInit {
+                    candidate: "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host".to_owned(),
+                    sdp_mid: Some("0".to_owned()),
+                    sdp_mline_index: Some(0),
+                    ..RTCIceCandidateInit::default()
+                })
+                .await
+                .unwrap();
+                tokio::time::timeout(WAIT, async {
+                    while let Some(state) = events_a.states.recv().await {
+                        if state == RTCPeerConnectionState::Failed {
+                            return;
+                        }
+                    }
+                })
+                .await
+                .expect("ICE fails in time");
+                a.close().await.unwrap();
+            });
+
+            assert_eq!(sum("ice_failed_total", &[]), 1.0);
+            assert_eq!(sum("ice_connected_total", &[]), 0.0);
+            assert_eq!(sum("connections_total", &[("status", "failed")]), 1.0);
+            assert_eq!(sum("connections_total", &[("status", "connected")]), 0.0);
+            assert_eq!(
+                sum("webrtc_connection_establishment_duration_ms_count", &[]),
+                0.0
+            );
+            guard.force_flush().unwrap();
+            let spans = receiver.wait_for(WAIT, |s| {
+                s.iter().filter(|s| s.name == "webrtc.connection").count() >= 2
+            });
+            let failed = span(&spans, "webrtc.connection", "dave");
+            assert_eq!(failed.status_code, STATUS_ERROR);
+            assert!(
+                failed.events.iter().any(|e| e == "ice.failed"),
+                "{:?}",
+                failed.events
+            );
+            assert!(failed.events.iter().any(|e| e == "connection.failed"));
+            let closed_early = span(&spans, "webrtc.connection", "erin");
+            assert_ne!(closed_early.status_code, STATUS_ERROR);
+        },
+    );
+}
