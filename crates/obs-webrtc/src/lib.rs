@@ -30,3 +30,27 @@ mod stats;
 pub use peer::{DEFAULT_STATS_INTERVAL, InstrumentedBuilder, InstrumentedPeerConnection};
 pub use quality::quality_score;
 pub use state::PeerContext;
+
+/// What the criterion bench measures that is not public API. Not covered by semver.
+#[doc(hidden)]
+pub mod __bench {
+    use std::time::Instant;
+
+    use webrtc::peer_connection::RTCStatsReport;
+
+    /// One poll's work after `get_stats()`: read `report`, compute the figures against the
+    /// previous reading (`report` again, as taken one second earlier), record them. Returns the
+    /// score.
+    pub fn poll_work(report: &RTCStatsReport) -> f64 {
+        let now = Instant::now();
+        let previous = crate::stats::Reading::from_report(
+            report,
+            now.checked_sub(std::time::Duration::from_secs(1))
+                .unwrap_or(now),
+        );
+        let reading = crate::stats::Reading::from_report(report, now);
+        let figures = reading.figures(Some(&previous));
+        figures.record();
+        figures.score
+    }
+}

@@ -238,7 +238,7 @@ pub(crate) struct Figures {
 }
 
 impl Figures {
-    fn record(&self) {
+    pub(crate) fn record(&self) {
         if let Some(rtt) = self.rtt_ms {
             RTT.with(&[]).record(rtt);
         }
