@@ -1,20 +1,20 @@
-//! The call-quality score: 0 (unusable) to 5 (excellent), from RTT, packet loss and jitter.
-//!
-//! The score starts at 5 and loses points past thresholds that follow ITU-T G.114 (one-way delay
-//! under 150 ms, i.e. RTT under about 300 ms, is good) and common VoIP guidance (loss under 1 %,
-//! jitter under 30 ms go unnoticed):
-//!
-//! | input | no penalty up to | penalty above it | largest penalty |
-//! |---|---|---|---|
-//! | round-trip time | 150 ms | 1 point per 150 ms | 2 |
-//! | packet loss | 0.5 % | 0.5 point per percent | 3 |
-//! | jitter | 30 ms | 1 point per 30 ms | 1.5 |
-//!
-//! So a loopback call scores 5, 450 ms RTT alone scores 3, 5 % loss alone scores 2.75, and a
-//! call with 600 ms RTT, 8 % loss and 100 ms jitter scores 0. An input that is not known yet
-//! (no media flowing, no RTT measured) costs nothing.
+//! The call-quality score recorded in `webrtc_quality_score`.
 
-/// Computes the score; see the [module docs](self) for the thresholds.
+/// Computes the call-quality score: 0 (unusable) to 5 (excellent), from RTT, packet loss and jitter.
+///
+/// The score starts at 5 and loses points past thresholds that follow ITU-T G.114 (one-way delay
+/// under 150 ms, i.e. RTT under about 300 ms, is good) and common VoIP guidance (loss under 1 %,
+/// jitter under 30 ms go unnoticed):
+///
+/// | input | no penalty up to | penalty above it | largest penalty |
+/// |---|---|---|---|
+/// | round-trip time | 150 ms | 1 point per 150 ms | 2 |
+/// | packet loss | 0.5 % | 0.5 point per percent | 3 |
+/// | jitter | 30 ms | 1 point per 30 ms | 1.5 |
+///
+/// So a loopback call scores 5, 450 ms RTT alone scores 3, 5 % loss alone scores 2.75, and a
+/// call with 600 ms RTT, 8 % loss and 100 ms jitter scores 0. An input that is not known yet
+/// (no media flowing, no RTT measured) costs nothing.
 pub fn quality_score(
     rtt_ms: Option<f64>,
     loss_percent: Option<f64>,

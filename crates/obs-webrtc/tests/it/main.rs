@@ -2,4 +2,5 @@
 //! STUN/TURN servers, mDNS off), the in-process OTLP receiver, the global recorder. Each test calls
 //! `init` and so runs in a process of its own (`obs_testkit::isolated`).
 
+mod media;
 mod peers;

@@ -15,11 +15,11 @@ use webrtc::peer_connection::{
 };
 
 /// A generous bound for "arrives eventually" waits.
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 /// OTLP status code `ERROR`.
 const STATUS_ERROR: i32 = 2;
 
-fn init(receiver: &OtlpReceiver) -> ObsGuard {
+pub(crate) fn init(receiver: &OtlpReceiver) -> ObsGuard {
     let capture = obs_testkit::LogCapture::new();
     obs_core::init(
         ObsConfig::builder()
@@ -31,7 +31,7 @@ fn init(receiver: &OtlpReceiver) -> ObsGuard {
     .expect("init")
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -125,7 +125,7 @@ fn trickle(
     })
 }
 
-fn sum(name: &str, labels: &[(&str, &str)]) -> f64 {
+pub(crate) fn sum(name: &str, labels: &[(&str, &str)]) -> f64 {
     MetricsSnapshot::current().sum(name, labels)
 }
 
