@@ -45,6 +45,10 @@ pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// returns exactly what webrtc-rs returned. Everything else is reached through
 /// [`inner`](Self::inner).
 ///
+/// Call [`close`](Self::close) when done: dropping the wrapper stops the stats poller (which then
+/// removes its per-connection series) and ends the connection span, but webrtc-rs keeps an
+/// unclosed connection's driver task running on the application's runtime.
+///
 /// ```no_run
 /// use std::sync::Arc;
 /// use obs_webrtc::{InstrumentedPeerConnection, PeerContext};

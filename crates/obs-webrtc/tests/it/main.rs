@@ -2,5 +2,6 @@
 //! STUN/TURN servers, mDNS off), the in-process OTLP receiver, the global recorder. Each test calls
 //! `init` and so runs in a process of its own (`obs_testkit::isolated`).
 
+mod concurrent;
 mod media;
 mod peers;
