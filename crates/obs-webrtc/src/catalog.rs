@@ -134,6 +134,25 @@ pub const PEER_QUALITY_SCORE: MetricDef = MetricDef::gauge(
 .with_labels(&["room_id", "participant_id"])
 .with_max_series(500);
 
+/// Relay time of signaling messages.
+pub const SIGNALING_LATENCY: MetricDef = MetricDef::histogram(
+    "signaling_latency_ms",
+    "Time a signaling server took to relay one message (parse, forward), by message type (offer, answer, candidate).",
+)
+.with_labels(&["type"]);
+/// Relayed signaling messages.
+pub const SIGNALING_RELAYED: MetricDef = MetricDef::counter(
+    "signaling_messages_relayed_total",
+    "Signaling messages relayed, by message type, outcome and error type.",
+)
+.with_labels(&["type", "outcome", "error_type"]);
+/// Errors by type.
+pub const ERRORS: MetricDef = MetricDef::counter(
+    "errors_total",
+    "WebRTC and signaling errors by type (malformed_message, delivery_failed, ice_failed).",
+)
+.with_labels(&["type"]);
+
 /// Every metric obs-webrtc emits.
 pub static CATALOG: &[MetricDef] = &[
     SIGNALING_DURATION,
@@ -155,6 +174,9 @@ pub static CATALOG: &[MetricDef] = &[
     QUALITY_SCORE,
     PEER_RTT,
     PEER_QUALITY_SCORE,
+    SIGNALING_LATENCY,
+    SIGNALING_RELAYED,
+    ERRORS,
 ];
 
 #[cfg(test)]

@@ -15,6 +15,9 @@
 //! - a stats poller (default every 5 s) records RTT, loss, jitter, bitrates, frame rates and a
 //!   [`quality_score`] in histograms without per-connection labels.
 //!
+//! - [`signaling`]: a JSON envelope for offers, answers and candidates that carries the sender's
+//!   trace, and a relay for the signaling server that joins that trace and times each message.
+//!
 //! The metric catalog is [`catalog::CATALOG`]; it registers itself when the first connection is
 //! built. Room and participant ids are span attributes, never metric labels, except in the opt-in
 //! per-connection gauges ([`InstrumentedBuilder::with_per_connection_gauges`]).
@@ -24,6 +27,7 @@ pub mod catalog;
 mod handler;
 mod peer;
 mod quality;
+pub mod signaling;
 mod state;
 mod stats;
 

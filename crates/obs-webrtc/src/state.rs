@@ -142,6 +142,7 @@ impl ConnectionState {
             RTCIceConnectionState::Failed if !m.ice_failed => {
                 m.ice_failed = true;
                 ICE_FAILED.with(&[]).increment(1);
+                crate::signaling::ERRORS.with(&["ice_failed"]).increment(1);
                 self.span_cx
                     .span()
                     .set_status(Status::error("ICE connectivity checks failed"));

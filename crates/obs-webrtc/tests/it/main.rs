@@ -5,3 +5,4 @@
 mod concurrent;
 mod media;
 mod peers;
+mod signaling;

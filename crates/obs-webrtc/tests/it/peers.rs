@@ -501,6 +501,7 @@ fn an_unreachable_remote_fails_ice_and_marks_the_connection_span() {
             });
 
             assert_eq!(sum("ice_failed_total", &[]), 1.0);
+            assert_eq!(sum("errors_total", &[("type", "ice_failed")]), 1.0);
             assert_eq!(sum("ice_connected_total", &[]), 0.0);
             assert_eq!(sum("connections_total", &[("status", "failed")]), 1.0);
             assert_eq!(sum("connections_total", &[("status", "connected")]), 0.0);
