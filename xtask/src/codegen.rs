@@ -16,6 +16,9 @@ fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
     vec![
         ("obs-core", obs_core::catalog::CATALOG),
         ("obs-http", obs_http::catalog::CATALOG),
+        ("obs-rooms", obs_rooms::catalog::CATALOG),
+        ("obs-flows", obs_flows::catalog::CATALOG),
+        ("obs-redis", obs_redis::catalog::CATALOG),
         ("obs-webrtc", obs_webrtc::catalog::CATALOG),
     ]
 }

@@ -60,6 +60,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 
     // Real tools the tests use; installed from Debian packages when missing and running as root.
     crate::provision::ensure("promtool", &["--version"], "prometheus")?;
+    crate::provision::ensure("redis-server", &["--version"], "redis-server")?;
 
     // nextest gives each test its own process; plain `cargo test` works too (tests that install
     // globals re-run themselves in a child process).

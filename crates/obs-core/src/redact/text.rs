@@ -234,7 +234,11 @@ fn pairs(input: &str, ranges: &mut Vec<(usize, usize)>) {
         let mut end = start + value_end(&input[start..]);
         let value = &input[start..end];
         let bare = value.trim_matches(|c| c == '"' || c == '\'');
-        if bare.is_empty() || STATUS_WORDS.iter().any(|w| bare.eq_ignore_ascii_case(w)) {
+        // A status word, or a wildcard of a key pattern (`session:*`, as obs-redis records keys).
+        if bare.is_empty()
+            || STATUS_WORDS.iter().any(|w| bare.eq_ignore_ascii_case(w))
+            || bare.bytes().all(|b| b == b'*' || b == b':')
+        {
             i = end.max(i);
             continue;
         }
@@ -417,6 +421,9 @@ mod tests {
             ("header bearer abc", "header bearer [REDACTED]"),
             ("password: hunter2 done", "password: [REDACTED] done"),
             ("password:hunter2", "password:[REDACTED]"),
+            ("GET session:*", "GET session:*"),
+            ("GET apikey:*:*", "GET apikey:*:*"),
+            ("session:*hunter2", "session:[REDACTED]"),
             (
                 "(\"http\", user:pw@127.0.0.1:80)",
                 "(\"http\", [REDACTED]@127.0.0.1:80)",
