@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use obs_core::{ObsConfig, ObsGuard};
 use obs_testkit::{MetricsSnapshot, OtlpReceiver, ReceivedSpan, isolated};
+use obs_webrtc::signaling::{SignalEnvelope, SignalPayload, SignalingRelay};
 use obs_webrtc::{InstrumentedPeerConnection, PeerContext};
+use opentelemetry::context::FutureExt as _;
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::peer_connection::{
@@ -108,7 +110,22 @@ async fn wait_connected(states: &mut mpsc::UnboundedReceiver<RTCPeerConnectionSt
     .expect("connected in time");
 }
 
-/// Forwards `from`'s gathered candidates to `to`, counting the ones it sent and the ones `to` added.
+/// Relays `message` through `relay` as a signaling server would, and returns what the recipient
+/// receives.
+async fn through(relay: &SignalingRelay, message: SignalEnvelope) -> SignalEnvelope {
+    let mut delivered = None;
+    relay
+        .relay(&message.to_json(), |_, json| {
+            delivered = Some(json);
+            async { Ok::<(), String>(()) }
+        })
+        .await
+        .expect("relayed");
+    SignalEnvelope::from_json(&delivered.expect("forwarded")).unwrap()
+}
+
+/// Forwards `from`'s gathered candidates to `to` through the relay, counting the ones it sent and
+/// the ones `to` added.
 fn trickle(
     mut from: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
     to: Arc<InstrumentedPeerConnection>,
@@ -116,8 +133,19 @@ fn trickle(
     added: Arc<AtomicUsize>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let relay = SignalingRelay::new();
         while let Some(candidate) = from.recv().await {
             sent.fetch_add(1, Ordering::SeqCst);
+            let message = SignalEnvelope::new(
+                "room-1",
+                "peer",
+                to.context().participant_id.to_string(),
+                SignalPayload::Candidate { candidate },
+            );
+            let SignalPayload::Candidate { candidate } = through(&relay, message).await.payload
+            else {
+                panic!("a candidate stays a candidate");
+            };
             if to.add_ice_candidate(candidate).await.is_ok() {
                 added.fetch_add(1, Ordering::SeqCst);
             }
@@ -145,6 +173,7 @@ fn two_peers_connect_and_everything_is_recorded() {
             let guard = init(&receiver);
             let sent = Arc::new(AtomicUsize::new(0));
             let added = Arc::new(AtomicUsize::new(0));
+            let offer_traceparent = std::sync::Mutex::new(None::<String>);
             let rt = runtime();
             rt.block_on(async {
                 let (app_a, mut events_a) = app();
@@ -171,13 +200,36 @@ fn two_peers_connect_and_everything_is_recorded() {
                 .expect("bob builds");
                 let (a, b) = (Arc::new(a), Arc::new(b));
 
+                // Offer and answer travel through the signaling relay; bob applies the offer in
+                // the relay's trace, as a receiver does with the message's traceparent.
+                let relay = SignalingRelay::new();
                 let channel = a.create_data_channel("chat", None).await.unwrap();
                 let offer = a.create_offer().await.unwrap();
                 a.set_local_description(offer.clone()).await.unwrap();
-                b.set_remote_description(offer).await.unwrap();
+                let payload = SignalPayload::from_description(&offer).unwrap();
+                let received = through(
+                    &relay,
+                    SignalEnvelope::new("room-1", "alice", "bob", payload),
+                )
+                .await;
+                let relayed_offer = received.payload.to_description().unwrap().unwrap();
+                assert_eq!(relayed_offer.sdp, offer.sdp);
+                b.set_remote_description(relayed_offer)
+                    .with_context(received.parent_context())
+                    .await
+                    .unwrap();
+                *offer_traceparent.lock().unwrap() = received.traceparent.clone();
                 let answer = b.create_answer().await.unwrap();
                 b.set_local_description(answer.clone()).await.unwrap();
-                a.set_remote_description(answer).await.unwrap();
+                let payload = SignalPayload::from_description(&answer).unwrap();
+                let received = through(
+                    &relay,
+                    SignalEnvelope::new("room-1", "bob", "alice", payload),
+                )
+                .await;
+                a.set_remote_description(received.payload.to_description().unwrap().unwrap())
+                    .await
+                    .unwrap();
 
                 let to_b = trickle(
                     events_a.candidates,
@@ -301,6 +353,18 @@ fn two_peers_connect_and_everything_is_recorded() {
             );
             assert_eq!(sum(ops, &[("outcome", "error")]), 0.0);
 
+            // The relay timed every message it carried.
+            assert_eq!(sum("signaling_latency_ms_count", &[("type", "offer")]), 1.0);
+            assert_eq!(
+                sum("signaling_latency_ms_count", &[("type", "answer")]),
+                1.0
+            );
+            assert_eq!(
+                sum("signaling_latency_ms_count", &[("type", "candidate")]),
+                sent
+            );
+            assert_eq!(sum("errors_total", &[]), 0.0);
+
             // ICE: host candidates only, each gathered one counted once on each side.
             let candidates = "webrtc_ice_candidates_total";
             assert_eq!(
@@ -376,6 +440,17 @@ fn two_peers_connect_and_everything_is_recorded() {
             let offer = span(&spans, "webrtc.create_offer", "alice");
             assert_eq!(offer.attr("webrtc.sdp.type"), Some("offer"));
             let applied = span(&spans, "webrtc.set_remote_description", "bob");
+            let tp = offer_traceparent
+                .lock()
+                .unwrap()
+                .clone()
+                .expect("relay span traceparent");
+            let relay_ids: Vec<&str> = tp.split('-').collect();
+            assert_eq!(
+                applied.trace_id, relay_ids[1],
+                "bob's span joins the relay's trace"
+            );
+            assert_eq!(applied.parent_span_id, relay_ids[2]);
             assert_eq!(applied.attr("webrtc.sdp.type"), Some("offer"));
             let answer = span(&spans, "webrtc.set_local_description", "bob");
             assert_eq!(answer.attr("webrtc.sdp.type"), Some("answer"));
