@@ -20,6 +20,7 @@ fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
         ("obs-rooms", obs_rooms::catalog::CATALOG),
         ("obs-flows", obs_flows::catalog::CATALOG),
         ("obs-redis", obs_redis::catalog::CATALOG),
+        ("obs-webrtc", obs_webrtc::catalog::CATALOG),
     ]
 }
 
