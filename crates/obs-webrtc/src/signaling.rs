@@ -132,7 +132,7 @@ impl SignalEnvelope {
     /// # Errors
     /// [`RelayError::Malformed`] when `text` is not a signaling message.
     pub fn from_json(text: &str) -> Result<Self, RelayError> {
-        serde_json::from_str(text).map_err(|e| RelayError::Malformed(e.to_string()))
+        serde_json::from_str(text).map_err(|e| RelayError::Malformed(without_values(&e)))
     }
 
     /// The sender's trace context as a remote parent; the empty context when there is none or
@@ -145,6 +145,34 @@ impl SignalEnvelope {
             None => Context::new(),
         }
     }
+}
+
+/// The parser's explanation without the values it quotes (`invalid type: string "a=ice-pwd:…"`,
+/// ``unknown variant `…` ``): an error that is logged or sent back must not carry SDP or
+/// candidates. Field and variant names (short lowercase words in backticks) stay.
+fn without_values(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find(['"', '`']) {
+        out.push_str(&rest[..open]);
+        let quote = rest.as_bytes()[open] as char;
+        let inner = &rest[open + 1..];
+        let Some(close) = inner.find(quote) else {
+            rest = "";
+            break;
+        };
+        let value = &inner[..close];
+        let name = quote == '`'
+            && value.len() <= 16
+            && value.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        out.push(quote);
+        out.push_str(if name { value } else { "…" });
+        out.push(quote);
+        rest = &inner[close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Why a message was not relayed.
@@ -304,6 +332,22 @@ mod tests {
             assert_eq!(reply["error"], "malformed_message");
             assert!(reply["message"].as_str().unwrap().contains("expected JSON"));
         }
+    }
+
+    #[test]
+    fn malformed_errors_do_not_quote_the_message() {
+        let cases = [
+            r#"{"room_id":"r","from":"a","to":"b","type":"candidate","candidate":"a=ice-pwd:s3cretpwd"}"#,
+            r#"{"room_id":"r","from":"a","to":"b","type":"a=ice-pwd:s3cretpwd","sdp":"x"}"#,
+        ];
+        for text in cases {
+            let error = SignalEnvelope::from_json(text).expect_err(text);
+            let message = error.to_string();
+            assert!(!message.contains("s3cretpwd"), "{message}");
+            assert!(message.contains("line 1"), "{message}");
+        }
+        let error = SignalEnvelope::from_json(r#"{"room_id":"r"}"#).expect_err("fields missing");
+        assert!(error.to_string().contains("`from`"), "{error}");
     }
 
     #[test]
