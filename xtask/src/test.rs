@@ -56,10 +56,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         step("cargo doc -D warnings", doc)?;
     }
 
-    crate::codegen::run(crate::codegen::Mode::Check)?;
+    crate::generate::run(crate::generate::Mode::Check)?;
 
     // Real tools the tests use; installed from Debian packages when missing and running as root.
     crate::provision::ensure("promtool", &["--version"], "prometheus")?;
+    crate::provision::ensure("amtool", &["--version"], "prometheus-alertmanager")?;
+    // promtool and amtool on the generated rules and their unit tests, the catalog references
+    // of every panel and alert, and the dashboards' JSON.
+    crate::generate::check::run()?;
     crate::provision::ensure("redis-server", &["--version"], "redis-server")?;
     // obs-db's tests start a private PostgreSQL server from /usr/lib/postgresql/*/bin; the
     // server package brings postgresql-common, whose pg_lsclusters is on PATH.

@@ -134,12 +134,19 @@ pub const PEER_QUALITY_SCORE: MetricDef = MetricDef::gauge(
 .with_labels(&["room_id", "participant_id"])
 .with_max_series(500);
 
+/// Relay buckets: the latency buckets with the SLO's 200 ms bound added, so that the share of
+/// messages within the objective is read from a bucket rather than interpolated.
+pub const SIGNALING_LATENCY_BUCKETS: &[f64] = &[
+    1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0,
+    10_000.0,
+];
 /// Relay time of signaling messages.
 pub const SIGNALING_LATENCY: MetricDef = MetricDef::histogram(
     "signaling_latency_ms",
     "Time a signaling server took to relay one message (parse, forward), by message type (offer, answer, candidate).",
 )
-.with_labels(&["type"]);
+.with_labels(&["type"])
+.with_buckets(SIGNALING_LATENCY_BUCKETS);
 /// Relayed signaling messages.
 pub const SIGNALING_RELAYED: MetricDef = MetricDef::counter(
     "signaling_messages_relayed_total",
