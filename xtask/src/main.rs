@@ -2,8 +2,10 @@
 //! workflow all call it); `cargo xtask gen` (alias `codegen`) regenerates the files derived from the catalogs;
 //! `cargo xtask e2e-prometheus` checks every dashboard panel against the demo under a real Prometheus;
 //! `cargo xtask bench-http` runs the load benchmark and writes `docs/performance.md`;
-//! `cargo xtask bench-instructions` counts instructions per request and writes `docs/instructions.md`.
+//! `cargo xtask bench-instructions` counts instructions per request and writes `docs/instructions.md`;
+//! `cargo xtask bench-domain` runs the domain crates' criterion benches into `docs/performance.md`.
 
+mod bench_domain;
 mod bench_http;
 mod generate;
 mod provision;
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
         Some("e2e-prometheus") => generate::e2e::run(&args[1..]),
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-instructions") => bench_http::instructions(&args[1..]),
+        Some("bench-domain") => bench_domain::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -34,7 +37,9 @@ fn main() -> ExitCode {
                  bench-http [--rounds N] [--duration S] [--connections C]\n             \
                  load benchmark against bare axum and the peer stacks; writes docs/performance.md\n  \
                  bench-instructions [--requests N]\n             \
-                 instructions per request under callgrind, same configurations; writes docs/instructions.md"
+                 instructions per request under callgrind, same configurations; writes docs/instructions.md\n  \
+                 bench-domain [--only obs-db,...]\n             \
+                 the domain crates' criterion benches; writes their section of docs/performance.md"
             );
             return ExitCode::from(2);
         }
