@@ -329,3 +329,41 @@ mod tests {
         assert!(n >= 15, "only {n} alerts");
     }
 }
+
+#[cfg(test)]
+mod demo_tests {
+    use obs_core::catalog::MetricDef;
+
+    use super::*;
+
+    /// The demo's metrics as its issue names them, standing in for its catalog until it lands.
+    static DEMO_DEFS: &[MetricDef] = &[
+        MetricDef::histogram("matching_latency_ms", "Matching."),
+        MetricDef::counter("matching_failed_total", "Failed.").with_labels(&["reason"]),
+        MetricDef::counter("reports_submitted_total", "Reports."),
+        MetricDef::gauge("reports_pending_total", "Pending."),
+        MetricDef::counter("reports_accepted_total", "Accepted."),
+        MetricDef::counter("reports_rejected_total", "Rejected."),
+        MetricDef::counter("reports_by_reason_total", "By reason.").with_labels(&["reason"]),
+        MetricDef::gauge("blocklist_size_total", "Blocked."),
+    ];
+
+    #[test]
+    fn the_demo_catalog_switches_on_its_alert_and_panels() {
+        let mut crates = super::super::catalogs();
+        let without = super::super::expressions(&Catalog::new(crates.clone())).len();
+        crates.push((super::super::DEMO, DEMO_DEFS));
+        let catalog = Catalog::new(crates);
+        let exprs = super::super::expressions(&catalog);
+        assert!(
+            exprs.len() >= without + 8,
+            "{} expressions, {without} without the demo",
+            exprs.len()
+        );
+        assert!(exprs.iter().any(|(o, _)| o == "alert HighMatchingLatency"));
+        assert_eq!(
+            references(&catalog, &super::super::recorded(), &exprs),
+            Vec::<String>::new()
+        );
+    }
+}

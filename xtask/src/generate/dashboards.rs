@@ -21,6 +21,14 @@ pub(crate) struct Panel {
     pub(crate) kind: &'static str,
     pub(crate) unit: &'static str,
     pub(crate) targets: Vec<(String, String)>,
+    /// Counts only trouble (drops, overflows, failures): empty while nothing goes wrong.
+    pub(crate) quiet: bool,
+}
+
+/// Marks a panel that stays empty while nothing goes wrong.
+fn quiet(mut p: Panel) -> Panel {
+    p.quiet = true;
+    p
 }
 
 fn panel(
@@ -37,6 +45,7 @@ fn panel(
             .iter()
             .map(|(e, l)| ((*e).to_owned(), (*l).to_owned()))
             .collect(),
+        quiet: false,
     }
 }
 
@@ -72,6 +81,7 @@ fn quantiles(title: &'static str, metric: &str, by: &str) -> Panel {
         kind: "timeseries",
         unit: unit_of(metric),
         targets: targets.into_iter().collect(),
+        quiet: false,
     }
 }
 
@@ -105,7 +115,7 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
             "HTTP error ratio (5xx)",
             "percentunit",
             &[(
-                "sum(rate(http_requests_total{code_class=\"5xx\"}[$__rate_interval])) / sum(rate(http_requests_total[$__rate_interval]))",
+                "(sum(rate(http_requests_total{code_class=\"5xx\"}[$__rate_interval])) or vector(0)) / sum(rate(http_requests_total[$__rate_interval]))",
                 "5xx share",
             )],
         ),
@@ -160,19 +170,27 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
             &[("max by (instance) (proc_memory_rss_mb)", "{{instance}}")],
         ),
         ts(
-            "Spans exported and dropped",
+            "Spans exported",
+            "short",
+            &[(
+                "sum(rate(obs_spans_exported_total[$__rate_interval]))",
+                "exported/s",
+            )],
+        ),
+        quiet(ts(
+            "Spans dropped and failed exports",
             "short",
             &[
-                (
-                    "sum(rate(obs_spans_exported_total[$__rate_interval]))",
-                    "exported/s",
-                ),
                 (
                     "sum(rate(obs_spans_dropped_total[$__rate_interval]))",
                     "dropped/s",
                 ),
+                (
+                    "sum(rate(obs_span_export_failures_total[$__rate_interval]))",
+                    "failed exports/s",
+                ),
             ],
-        ),
+        )),
         panel(
             "stat",
             "Targets up",
@@ -200,14 +218,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{method}} {{code_class}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Error responses by route and code",
             "reqps",
             &[(
                 "sum by (route, code) (rate(http_errors_total[$__rate_interval]))",
                 "{{route}} {{code}}",
             )],
-        ),
+        )),
         quantiles("Latency by route", "http_request_latency_ms", "route"),
         panel(
             "heatmap",
@@ -255,14 +273,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{operation}} {{table}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Failed queries by status",
             "ops",
             &[(
                 "sum by (operation, status) (rate(db_queries_total{status!=\"ok\"}[$__rate_interval]))",
                 "{{operation}} {{status}}",
             )],
-        ),
+        )),
         quantiles("Query duration", "db_query_duration_ms", ""),
         ts(
             "Query p95 by operation and table",
@@ -272,14 +290,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{operation}} {{table}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Slow queries per minute",
             "short",
             &[(
                 "sum by (operation, table) (rate(db_slow_queries_total[$__rate_interval])) * 60",
                 "{{operation}} {{table}}",
             )],
-        ),
+        )),
         ts(
             "Transactions by outcome",
             "ops",
@@ -324,14 +342,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{command}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Failed commands by status",
             "ops",
             &[(
                 "sum by (command, status) (rate(redis_operations_total{status!=\"success\"}[$__rate_interval]))",
                 "{{command}} {{status}}",
             )],
-        ),
+        )),
         ts(
             "Command p95 by command",
             "ms",
@@ -380,14 +398,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{limiter}} {{result}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Rate limit violations",
             "ops",
             &[(
                 "sum by (limiter) (rate(rate_limit_violations_total[$__rate_interval]))",
                 "{{limiter}}",
             )],
-        ),
+        )),
         ts(
             "Redis pool",
             "short",
@@ -421,14 +439,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{type}} {{outcome}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Errors by type",
             "ops",
             &[(
                 "sum by (type) (rate(errors_total[$__rate_interval]))",
                 "{{type}}",
             )],
-        ),
+        )),
         ts(
             "ICE success rate",
             "percentunit",
@@ -441,7 +459,7 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
             "TURN relay share",
             "percentunit",
             &[(
-                "sum(rate(turn_relay_total[$__rate_interval])) / sum(rate(ice_connected_total[$__rate_interval]))",
+                "(sum(rate(turn_relay_total[$__rate_interval])) or vector(0)) / sum(rate(ice_connected_total[$__rate_interval]))",
                 "relayed / connected",
             )],
         ),
@@ -653,14 +671,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{flow}} {{outcome}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Flow failures",
             "ops",
             &[(
                 "sum by (flow, step, error_type) (rate(flow_failures_total[$__rate_interval]))",
                 "{{flow}} {{step}} {{error_type}}",
             )],
-        ),
+        )),
         ts(
             "External calls by outcome",
             "ops",
@@ -690,14 +708,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 "{{stage}}",
             )],
         ),
-        ts(
+        quiet(ts(
             "Worker stage failures",
             "ops",
             &[(
                 "sum by (stage, code) (rate(worker_stage_failures_total[$__rate_interval]))",
                 "{{stage}} {{code}}",
             )],
-        ),
+        )),
         ts(
             "Jobs created and status transitions",
             "ops",
@@ -718,16 +736,18 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
             )],
         ),
         ts(
-            "Jobs in flight and recovered",
+            "Jobs in flight",
             "short",
-            &[
-                ("sum(worker_inflight_jobs)", "in flight"),
-                (
-                    "sum by (reason) (increase(worker_recovered_jobs_total[$__rate_interval]))",
-                    "recovered {{reason}}",
-                ),
-            ],
+            &[("sum(worker_inflight_jobs)", "in flight")],
         ),
+        quiet(ts(
+            "Jobs recovered from lost workers",
+            "short",
+            &[(
+                "sum by (reason) (increase(worker_recovered_jobs_total[$__rate_interval]))",
+                "{{reason}}",
+            )],
+        )),
         ts(
             "Timed operations by outcome",
             "ops",
@@ -776,14 +796,14 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
                 ("sum(tokio_runtime_global_queue_depth)", "global queue"),
             ],
         ),
-        ts(
+        quiet(ts(
             "Cardinality overflow folds",
             "ops",
             &[(
                 "sum by (metric) (rate(obs_cardinality_overflow_total[$__rate_interval]))",
                 "{{metric}}",
             )],
-        ),
+        )),
     ];
     let slo = vec![
         ts(
@@ -894,7 +914,7 @@ pub(crate) fn render(d: &Dashboard) -> String {
                     t
                 })
                 .collect();
-            json!({
+            let mut panel = json!({
                 "id": i + 1,
                 "type": p.kind,
                 "title": p.title,
@@ -902,7 +922,11 @@ pub(crate) fn render(d: &Dashboard) -> String {
                 "gridPos": {"h": 8, "w": 12, "x": (i % 2) * 12, "y": (i / 2) * 8},
                 "fieldConfig": {"defaults": {"unit": p.unit}, "overrides": []},
                 "targets": targets,
-            })
+            });
+            if p.quiet {
+                panel["description"] = json!("Counts only trouble: empty (no data) while nothing goes wrong.");
+            }
+            panel
         })
         .collect();
     let dashboard = json!({

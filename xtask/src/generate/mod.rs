@@ -173,18 +173,18 @@ pub(crate) fn expressions(catalog: &Catalog) -> Vec<(String, String)> {
     out
 }
 
-/// Panel expressions of every dashboard, for the end-to-end check.
-pub(crate) fn panel_expressions(catalog: &Catalog) -> Vec<(String, String)> {
-    dashboards::dashboards(catalog)
-        .iter()
-        .flat_map(|d| {
-            d.panels.iter().flat_map(move |p| {
-                p.targets
-                    .iter()
-                    .map(move |(e, _)| (format!("{} / {}", d.title, p.title), e.clone()))
-            })
-        })
-        .collect()
+/// Panel expressions of every dashboard, for the end-to-end check: where each comes from, the
+/// expression, and whether its panel may stay empty while nothing goes wrong.
+pub(crate) fn panel_expressions(catalog: &Catalog) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for d in dashboards::dashboards(catalog) {
+        for p in &d.panels {
+            for (expr, _) in &p.targets {
+                out.push((format!("{} / {}", d.title, p.title), expr.clone(), p.quiet));
+            }
+        }
+    }
+    out
 }
 
 /// Labels of the recording rules, by rule name.
