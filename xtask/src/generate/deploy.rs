@@ -149,7 +149,7 @@ fn compose() -> String {
                         "--users",
                         "20",
                         "--duration",
-                        "24h",
+                        "1440m",
                         "--addr",
                         &demo_addr,
                     ]),
