@@ -6,3 +6,4 @@ mod concurrent;
 mod media;
 mod peers;
 mod signaling;
+mod timeouts;
