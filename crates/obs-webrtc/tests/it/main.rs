@@ -7,3 +7,4 @@ mod media;
 mod peers;
 mod signaling;
 mod timeouts;
+mod ws;
