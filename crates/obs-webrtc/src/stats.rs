@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use obs_core::metrics::{GaugeVec, HistogramVec};
+use rtc::statistics::stats::ice_candidate::RTCIceCandidateStats;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use webrtc::peer_connection::{
@@ -159,9 +160,7 @@ impl Reading {
             if pair.current_round_trip_time > 0.0 {
                 reading.rtt_ms = Some(pair.current_round_trip_time * 1_000.0);
             }
-            if let Some(RTCStatsReportEntry::LocalCandidate(local)) =
-                report.get(&pair.local_candidate_id)
-            {
+            if let Some(local) = local_candidate(report, &pair.local_candidate_id) {
                 reading.relay = Some(local.candidate_type == RTCIceCandidateType::Relay);
             }
         }
@@ -235,6 +234,19 @@ impl Reading {
         let worst_jitter = figures.jitter_ms.iter().copied().reduce(f64::max);
         figures.score = quality_score(figures.rtt_ms, figures.loss_percent, worst_jitter);
         figures
+    }
+}
+
+/// The local candidate a candidate pair names. webrtc-rs 0.21 names it by the candidate's id
+/// (`candidate:…`) while the candidate's own entry is `RTCLocalIceCandidate_candidate:…`, so both
+/// forms are looked up.
+fn local_candidate<'r>(report: &'r RTCStatsReport, id: &str) -> Option<&'r RTCIceCandidateStats> {
+    let entry = report
+        .get(id)
+        .or_else(|| report.get(&format!("RTCLocalIceCandidate_{id}")));
+    match entry {
+        Some(RTCStatsReportEntry::LocalCandidate(local)) => Some(local),
+        _ => None,
     }
 }
 

@@ -7,4 +7,5 @@ mod media;
 mod peers;
 mod signaling;
 mod timeouts;
+mod turn;
 mod ws;
