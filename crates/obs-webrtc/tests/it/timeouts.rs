@@ -44,9 +44,16 @@ fn late_connections_and_offers_are_errors() {
             }
             closed.close().await.unwrap();
 
-            tokio::time::sleep(SHORT * 2).await;
-            // kim never connected either (no remote description): judy's offer expired, and
-            // judy and kim timed out.
+            // kim never connected either (no remote description): judy's offer expires, and
+            // judy and kim time out.
+            let start = Instant::now();
+            while sum("errors_total", &[("type", "offer_expired")]) < 1.0
+                || sum("errors_total", &[("type", "connection_timeout")]) < 2.0
+            {
+                assert!(start.elapsed() < WAIT, "the timers fire");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(SHORT).await;
             assert_eq!(sum("errors_total", &[("type", "offer_expired")]), 1.0);
             assert_eq!(sum("errors_total", &[("type", "connection_timeout")]), 2.0);
 
