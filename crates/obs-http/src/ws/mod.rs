@@ -56,6 +56,8 @@
 //! # }
 //! ```
 
+mod close;
+mod handles;
 mod message;
 mod session;
 mod socket;
