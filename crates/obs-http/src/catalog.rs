@@ -60,7 +60,7 @@ pub const HTTP_CLIENT_DURATION: MetricDef = MetricDef::histogram(
 .with_labels(&["method", "server", "code_class"]);
 
 /// WebSocket session durations: seconds to hours.
-pub const SESSION_DURATION_MS_BUCKETS: &[f64] = &[
+pub const WEBSOCKET_SESSION_DURATION_BUCKETS: &[f64] = &[
     100.0,
     1_000.0,
     5_000.0,
@@ -99,7 +99,7 @@ pub const WEBSOCKET_SESSION_DURATION: MetricDef = MetricDef::histogram(
     "websocket_session_duration_ms",
     "WebSocket session duration from the upgrade to the end of the session.",
 )
-.with_buckets(SESSION_DURATION_MS_BUCKETS);
+.with_buckets(WEBSOCKET_SESSION_DURATION_BUCKETS);
 
 /// WebSocket session ends by close code class and cause (feature `ws`).
 pub const WEBSOCKET_CLOSES: MetricDef = MetricDef::counter(

@@ -4,7 +4,7 @@ use axum::extract::ws::Message;
 use metrics::{Counter, Gauge};
 use obs_core::metrics::{CounterVec, GaugeVec, HistogramVec};
 
-use super::close::Cause;
+use super::close::{Cause, NO_STATUS};
 use crate::catalog;
 
 static ACTIVE: GaugeVec = GaugeVec::new(&catalog::WEBSOCKET_SESSIONS_ACTIVE);
@@ -15,7 +15,7 @@ static CLOSES: CounterVec = CounterVec::new(&catalog::WEBSOCKET_CLOSES);
 
 /// The `direction` label values, indexed by [`Direction`].
 const DIRECTIONS: [&str; 2] = ["inbound", "outbound"];
-/// The `type` label values, indexed by [`message_type`].
+/// The `type` label values, indexed by [`Seen::kind`].
 const TYPES: [&str; 5] = ["text", "binary", "ping", "pong", "close"];
 
 /// Which way a message went.
@@ -25,23 +25,28 @@ pub(crate) enum Direction {
     Outbound = 1,
 }
 
-/// The index of a message's type in [`TYPES`].
-fn message_type(message: &Message) -> usize {
-    match message {
-        Message::Text(_) => 0,
-        Message::Binary(_) => 1,
-        Message::Ping(_) => 2,
-        Message::Pong(_) => 3,
-        Message::Close(_) => 4,
-    }
+/// What the metrics and the session span need of a message, taken before the message moves into
+/// the socket, so that a send is counted only once the socket took it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Seen {
+    /// The index of the message's type in [`TYPES`].
+    kind: usize,
+    /// The payload size of a data message (text or binary); `None` for control frames.
+    pub(crate) size: Option<u64>,
+    /// For a close frame, its code (1005 when it has none).
+    pub(crate) close: Option<u16>,
 }
 
-/// The payload size of a data message (text or binary); control frames count 0 bytes.
-pub(crate) fn data_size(message: &Message) -> Option<u64> {
-    match message {
-        Message::Text(text) => Some(text.as_str().len() as u64),
-        Message::Binary(data) => Some(data.len() as u64),
-        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+impl Seen {
+    pub(crate) fn of(message: &Message) -> Self {
+        let (kind, size, close) = match message {
+            Message::Text(text) => (0, Some(text.as_str().len() as u64), None),
+            Message::Binary(data) => (1, Some(data.len() as u64), None),
+            Message::Ping(_) => (2, None, None),
+            Message::Pong(_) => (3, None, None),
+            Message::Close(frame) => (4, None, Some(frame.as_ref().map_or(NO_STATUS, |f| f.code))),
+        };
+        Self { kind, size, close }
     }
 }
 
@@ -68,13 +73,13 @@ impl SessionHandles {
     }
 
     /// Counts one message and its payload bytes.
-    pub(crate) fn message(&mut self, direction: Direction, message: &Message) {
+    pub(crate) fn message(&mut self, direction: Direction, message: Seen) {
         let d = direction as usize;
-        let t = message_type(message);
+        let t = message.kind;
         self.messages[d][t]
             .get_or_insert_with(|| MESSAGES.with(&[DIRECTIONS[d], TYPES[t]]))
             .increment(1);
-        if let Some(size) = data_size(message) {
+        if let Some(size) = message.size {
             self.bytes[d]
                 .get_or_insert_with(|| BYTES.with(&[DIRECTIONS[d]]))
                 .increment(size);

@@ -6,8 +6,8 @@ use axum::extract::ws::Message;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 
-use super::close::{self, Cause, Failure, NO_STATUS, Side};
-use super::handles::{Direction, SessionHandles, data_size};
+use super::close::{self, Cause, Failure, Side};
+use super::handles::{Direction, Seen, SessionHandles};
 
 /// The name of the session span.
 pub(crate) const SESSION_SPAN: &str = "WebSocket session";
@@ -72,21 +72,23 @@ impl Session {
     }
 
     pub(crate) fn on_received(&mut self, message: &Message) {
-        self.handles.message(Direction::Inbound, message);
-        if let Some(bytes) = data_size(message) {
+        let seen = Seen::of(message);
+        self.handles.message(Direction::Inbound, seen);
+        if let Some(bytes) = seen.size {
             self.received += 1;
             self.bytes_received += bytes;
         }
-        self.observe_close(message, Side::Peer);
+        self.observe_close(seen, Side::Peer);
     }
 
-    pub(crate) fn on_sent(&mut self, message: &Message) {
-        self.handles.message(Direction::Outbound, message);
-        if let Some(bytes) = data_size(message) {
+    /// Counts a message the socket took (`seen` was taken before it moved into the socket).
+    pub(crate) fn on_sent(&mut self, seen: Seen) {
+        self.handles.message(Direction::Outbound, seen);
+        if let Some(bytes) = seen.size {
             self.sent += 1;
             self.bytes_sent += bytes;
         }
-        self.observe_close(message, Side::Server);
+        self.observe_close(seen, Side::Server);
     }
 
     /// Records an error of the socket; the first one before any close frame decides the cause.
@@ -100,9 +102,9 @@ impl Session {
     }
 
     /// Records the first close frame, either way.
-    fn observe_close(&mut self, message: &Message, side: Side) {
-        if let (Message::Close(frame), None) = (message, self.close) {
-            self.close = Some((frame.as_ref().map_or(NO_STATUS, |f| f.code), side));
+    fn observe_close(&mut self, seen: Seen, side: Side) {
+        if let (Some(code), None) = (seen.close, self.close) {
+            self.close = Some((code, side));
         }
     }
 

@@ -14,6 +14,7 @@ use http::{HeaderMap, HeaderValue};
 use opentelemetry::Context;
 
 use super::close::{self, Failure, GOING_AWAY};
+use super::handles::Seen;
 use super::message::{self, Extract, TracedMessage};
 use super::session::{Ending, Session};
 
@@ -209,8 +210,9 @@ impl TracedWebSocket {
             reason: Utf8Bytes::from_static(reason),
         }));
         if let Poll::Ready(Ok(())) = Pin::new(&mut self.inner).poll_ready(cx) {
-            self.session.on_sent(&frame);
+            let seen = Seen::of(&frame);
             if Pin::new(&mut self.inner).start_send(frame).is_ok() {
+                self.session.on_sent(seen);
                 // Pending is fine: the frame is buffered and goes out with the next write or flush.
                 let _ = Pin::new(&mut self.inner).poll_flush(cx);
             }
@@ -286,10 +288,13 @@ impl Sink<Message> for TracedWebSocket {
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), Error> {
         let this = self.get_mut();
-        this.session.on_sent(&message);
+        let seen = Seen::of(&message);
         let result = Pin::new(&mut this.inner).start_send(message);
-        if let Err(error) = &result {
-            this.session.on_error(close::classify(error, false));
+        match &result {
+            Ok(()) => this.session.on_sent(seen),
+            Err(error) => {
+                this.session.on_error(close::classify(error, false));
+            }
         }
         result
     }
