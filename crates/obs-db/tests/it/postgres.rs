@@ -9,7 +9,9 @@ use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, TraceContextExt as _, Tracer as _};
 use sqlx::postgres::PgPoolOptions;
 
-use crate::support::{KIND_CLIENT, Postgres, STATUS_ERROR, free_port, init, runtime, spans_named};
+use obs_testkit::servers::{Postgres, free_port};
+
+use crate::support::{KIND_CLIENT, STATUS_ERROR, init, runtime, spans_named};
 
 #[test]
 fn statements_transactions_and_errors_on_postgresql() {
@@ -94,7 +96,7 @@ fn statements_transactions_and_errors_on_postgresql() {
             parent.span().end();
             guard.force_flush().unwrap();
 
-            let port = server.port.to_string();
+            let port = server.port().to_string();
             let commented = spans_named(&receiver, "SELECT", 3)
                 .into_iter()
                 .find(|s| s.attr("db.query.text") == Some("SELECT current_query()"))
