@@ -33,10 +33,7 @@ fn query_macros_run_through_the_instrumented_pool_on_sqlite() {
                     .await
                     .unwrap();
                 let pool = InstrumentedPool::builder(raw).name("macros").build();
-                sqlx::raw_sql(SCHEMA)
-                    .execute(&pool)
-                    .await
-                    .unwrap();
+                sqlx::raw_sql(SCHEMA).execute(&pool).await.unwrap();
 
                 let body = "the launch code is 0000";
                 let done = sqlx::query!("INSERT INTO notes (body, stars) VALUES (?, 5)", body)
@@ -68,10 +65,12 @@ fn query_macros_run_through_the_instrumented_pool_on_sqlite() {
                     .await
                     .unwrap();
                 tx.commit().await.unwrap();
-                let count = sqlx::query_scalar!(r#"SELECT count(*) AS "count!: i64" FROM notes WHERE stars > 5"#)
-                    .fetch_one(&pool)
-                    .await
-                    .unwrap();
+                let count = sqlx::query_scalar!(
+                    r#"SELECT count(*) AS "count!: i64" FROM notes WHERE stars > 5"#
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
                 assert_eq!(count, 1);
             });
             guard.force_flush().unwrap();
@@ -95,7 +94,11 @@ fn query_macros_run_through_the_instrumented_pool_on_sqlite() {
             assert_eq!(
                 metrics.value(
                     "db_queries_total",
-                    &[("operation", "SELECT"), ("table", "notes"), ("status", "ok")]
+                    &[
+                        ("operation", "SELECT"),
+                        ("table", "notes"),
+                        ("status", "ok")
+                    ]
                 ),
                 Some(3.0)
             );

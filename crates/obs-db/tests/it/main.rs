@@ -3,6 +3,7 @@
 //! `init` run in a process of their own (`obs_testkit::isolated`).
 
 mod acquire;
+mod macros;
 mod postgres;
 mod sanitizer;
 mod sqlite;
