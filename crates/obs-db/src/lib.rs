@@ -2,8 +2,9 @@
 //!
 //! Wrap the pool once and keep writing ordinary sqlx: `&InstrumentedPool`,
 //! `&mut InstrumentedConnection`, `&mut InstrumentedTransaction` and `&mut Acquired` are sqlx
-//! [`Executor`](sqlx::Executor)s, so `query`, `query_as`, `query_scalar` and their `execute`,
-//! `fetch`, `fetch_one`, `fetch_optional` and `fetch_all` work unchanged.
+//! [`Executor`](sqlx::Executor)s, so `query`, `query_as`, `query_scalar` (and the checked
+//! `query!`, `query_as!`, `query_scalar!` macros) and their `execute`, `fetch`, `fetch_one`,
+//! `fetch_optional` and `fetch_all` work unchanged.
 //!
 //! ```
 //! use obs_db::InstrumentedPool;

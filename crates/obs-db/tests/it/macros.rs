@@ -1,15 +1,19 @@
 //! sqlx's `query!` family, checked at compile time against the query data kept in
-//! `crates/obs-db/.sqlx` (no database needed to build), running through the instrumented pool.
-//! `tests/data/sqlx-prepare.sh` writes that data again after a query here changes.
+//! `crates/obs-db/.sqlx` (no database needed to build), running through the instrumented pool on
+//! SQLite and PostgreSQL. `tests/data/sqlx-prepare.sh` writes that data again after a query here
+//! changes; the two databases' tables have different names (`notes`, `pg_notes`) so that each
+//! query is described by its own database.
 
 use obs_db::InstrumentedPool;
+use obs_testkit::servers::Postgres;
 use obs_testkit::{LogCapture, MetricsSnapshot, OtlpReceiver, isolated};
 use sqlx::sqlite::SqlitePoolOptions;
 
-use crate::support::{init, runtime, spans_named};
+use crate::support::{STATUS_ERROR, init, runtime, spans_named};
 
-/// The schema the query data was generated against.
+/// The schemas the query data was generated against.
 const SCHEMA: &str = include_str!("../data/macros-sqlite.sql");
+const PG_SCHEMA: &str = include_str!("../data/macros-postgres.sql");
 
 #[derive(Debug, PartialEq)]
 struct Note {
@@ -101,6 +105,109 @@ fn query_macros_run_through_the_instrumented_pool_on_sqlite() {
                     ]
                 ),
                 Some(3.0)
+            );
+        },
+    );
+}
+
+#[derive(Debug, PartialEq)]
+struct PgNote {
+    id: i64,
+    body: String,
+    stars: Option<i32>,
+}
+
+#[test]
+fn query_macros_run_through_the_instrumented_pool_on_postgresql() {
+    isolated(
+        "macros::query_macros_run_through_the_instrumented_pool_on_postgresql",
+        || {
+            let Some(server) = Postgres::start() else {
+                return;
+            };
+            let receiver = OtlpReceiver::start().unwrap();
+            let logs = LogCapture::new();
+            let guard = init(&receiver, &logs);
+            runtime().block_on(async {
+                let raw = sqlx::PgPool::connect(&server.url()).await.unwrap();
+                let pool = InstrumentedPool::builder(raw).name("pg_macros").build();
+                sqlx::raw_sql(PG_SCHEMA).execute(&pool).await.unwrap();
+
+                let body = "the vault code is 1234";
+                let id = sqlx::query_scalar!(
+                    "INSERT INTO pg_notes (body, stars) VALUES ($1, 5) RETURNING id",
+                    body
+                )
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                let note = sqlx::query_as!(
+                    PgNote,
+                    "SELECT id, body, stars FROM pg_notes WHERE id = $1",
+                    id
+                )
+                .fetch_optional(&pool)
+                .await
+                .unwrap();
+                assert_eq!(
+                    note,
+                    Some(PgNote {
+                        id,
+                        body: body.to_owned(),
+                        stars: Some(5)
+                    })
+                );
+                let mut tx = pool.begin().await.unwrap();
+                let rows = sqlx::query!("SELECT id, stars FROM pg_notes WHERE stars >= $1", 5)
+                    .fetch_all(&mut tx)
+                    .await
+                    .unwrap();
+                assert_eq!(rows.len(), 1);
+                assert_eq!((rows[0].id, rows[0].stars), (id, Some(5)));
+                tx.commit().await.unwrap();
+                let dup = sqlx::query!("INSERT INTO pg_notes (id, body) VALUES ($1, $2)", id, body)
+                    .execute(&pool)
+                    .await;
+                let Err(sqlx::Error::Database(db)) = &dup else {
+                    panic!("{dup:?}")
+                };
+                assert_eq!(db.code().as_deref(), Some("23505"));
+            });
+            guard.force_flush().unwrap();
+
+            let inserts = spans_named(&receiver, "INSERT pg_notes", 2);
+            let ok = inserts
+                .iter()
+                .find(|s| s.status_code != STATUS_ERROR)
+                .unwrap();
+            assert_eq!(
+                ok.attr("db.query.text"),
+                Some("INSERT INTO pg_notes (body, stars) VALUES ($1, ?) RETURNING id")
+            );
+            assert_eq!(ok.attr("db.system.name"), Some("postgresql"));
+            let dup = inserts
+                .iter()
+                .find(|s| s.status_code == STATUS_ERROR)
+                .unwrap();
+            assert_eq!(dup.attr("error.type"), Some("unique_violation"));
+            assert_eq!(dup.attr("db.response.status_code"), Some("23505"));
+            let select = spans_named(&receiver, "SELECT pg_notes", 2);
+            let tx = spans_named(&receiver, "transaction", 1).remove(0);
+            assert!(select.iter().any(|s| s.parent_span_id == tx.span_id));
+            for span in receiver.spans() {
+                assert!(!format!("{:?}", span.attributes).contains("vault code"));
+            }
+            let metrics = MetricsSnapshot::current();
+            assert_eq!(
+                metrics.value(
+                    "db_queries_total",
+                    &[
+                        ("operation", "INSERT"),
+                        ("table", "pg_notes"),
+                        ("status", "unique_violation")
+                    ]
+                ),
+                Some(1.0)
             );
         },
     );
