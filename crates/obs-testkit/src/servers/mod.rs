@@ -65,3 +65,44 @@ fn is_root() -> bool {
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpStream;
+
+    use super::{Postgres, Redis};
+
+    fn listening(port: u16) -> bool {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }
+
+    #[test]
+    fn redis_listens_restarts_and_stops_on_drop() {
+        let Some(mut redis) = Redis::start() else {
+            return;
+        };
+        let port = redis.port();
+        assert!(listening(port));
+        redis.kill();
+        assert!(!listening(port));
+        redis.restart();
+        assert!(listening(port));
+        drop(redis);
+        assert!(!listening(port));
+    }
+
+    #[test]
+    fn postgres_listens_and_stops_on_drop() {
+        let Some(pg) = Postgres::start() else {
+            return;
+        };
+        let port = pg.port();
+        assert!(listening(port));
+        assert_eq!(
+            pg.url(),
+            format!("postgres://postgres@127.0.0.1:{port}/postgres")
+        );
+        drop(pg);
+        assert!(!listening(port));
+    }
+}
