@@ -15,7 +15,7 @@ use crate::tx::InstrumentedTransaction;
 
 /// A connection taken from an [`InstrumentedPool`](crate::InstrumentedPool) with
 /// [`acquire`](crate::InstrumentedPool::acquire); `&mut InstrumentedConnection` is a sqlx
-/// [`Executor`]. It goes back to the pool when dropped.
+/// [`Executor`](sqlx::Executor). It goes back to the pool when dropped.
 ///
 /// It derefs to the driver's connection (`PgConnection`, `SqliteConnection`) for what sqlx
 /// offers there besides `Executor` (`ping`, `COPY`, …); statements run through that reference

@@ -19,7 +19,7 @@ use crate::query::Shared;
 static TRANSACTIONS: CounterVec = CounterVec::new(&catalog::TRANSACTIONS);
 
 /// A sqlx [`Transaction`] begun through an [`InstrumentedPool`](crate::InstrumentedPool);
-/// `&mut InstrumentedTransaction` is a sqlx [`Executor`].
+/// `&mut InstrumentedTransaction` is a sqlx [`Executor`](sqlx::Executor).
 ///
 /// The span `transaction` starts at `begin` and ends with [`commit`](Self::commit),
 /// [`rollback`](Self::rollback) or the drop (sqlx then rolls back), with the number of statements
