@@ -433,7 +433,7 @@ fn pool_gauges_are_read_at_scrape_time_and_leave_with_the_pool() {
     assert_eq!(g("db_pool_connections_active"), Some(1.0));
     assert_eq!(g("db_pool_utilization_percent"), Some(25.0));
     assert_eq!(
-        g("db_pool_connections"),
+        g("db_pool_connections_total"),
         Some(g("db_pool_connections_active").unwrap() + g("db_pool_connections_idle").unwrap())
     );
     drop(held);
@@ -442,13 +442,13 @@ fn pool_gauges_are_read_at_scrape_time_and_leave_with_the_pool() {
     assert!(
         recorder
             .snapshot()
-            .value("db_pool_connections", &[("pool", "gauged")])
+            .value("db_pool_connections_total", &[("pool", "gauged")])
             .is_some()
     );
     drop(clone);
     let after = recorder.snapshot();
     assert_eq!(
-        after.series_count("db_pool_connections"),
+        after.series_count("db_pool_connections_total"),
         0,
         "{}",
         after.text
