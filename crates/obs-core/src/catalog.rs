@@ -5,6 +5,14 @@
 //! families read their label keys and series bound from it, and `xtask` generates the metric
 //! reference, dashboards and alerts from the same slices.
 //!
+//! # Names
+//!
+//! Counters end in `_total`; histograms do not. A gauge may: the design documents name some
+//! gauges that way (`db_pool_connections_total`, `active_recordings_total`), the Prometheus text
+//! format that obs serves accepts it, and dashboards and alerts written against the documents keep
+//! working, so the catalog keeps the documents' names rather than renaming them. (OpenMetrics,
+//! which appends `_total` to counters itself, would not accept them; obs does not serve it.)
+//!
 //! # Registration
 //!
 //! A catalog takes effect once it is registered with [`register`], which may happen before or after
@@ -330,7 +338,8 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Checks a catalog: valid Prometheus names and label keys, `_total` on counters only, help text,
+/// Checks a catalog: valid Prometheus names and label keys, `_total` on every counter and on no
+/// histogram (a gauge may end in `_total`, as the Prometheus text format allows), help text,
 /// strictly increasing buckets on histograms, and no name declared twice with different definitions.
 ///
 /// # Errors
@@ -348,8 +357,20 @@ pub fn validate(defs: &[MetricDef]) -> Result<(), CatalogError> {
         if def.help.trim().is_empty() {
             return Err(err("help text is empty"));
         }
-        if (def.kind == MetricKind::Counter) != def.name.ends_with("_total") {
-            return Err(err("counters, and only counters, end in _total"));
+        // Counters end in `_total`. A gauge may too: the Prometheus text format obs serves
+        // allows it, and design documents name gauges like `db_pool_connections_total`
+        // (OpenMetrics would not, as it appends `_total` to counters itself). A histogram may
+        // not, as its series would read like a counter's (`x_total_bucket`, `x_total_sum`).
+        match def.kind {
+            MetricKind::Counter if !def.name.ends_with("_total") => {
+                return Err(err("a counter's name ends in _total"));
+            }
+            MetricKind::Histogram if def.name.ends_with("_total") => {
+                return Err(err(
+                    "a histogram's name does not end in _total (kept for counters)",
+                ));
+            }
+            _ => {}
         }
         for (i, label) in def.labels.iter().enumerate() {
             if !valid_name(label) || label.starts_with("__") || *label == "le" {
@@ -395,7 +416,7 @@ mod tests {
         let cases = [
             MetricDef::counter("bad-name_total", "x"),
             MetricDef::counter("requests", "counter without _total"),
-            MetricDef::gauge("queue_total", "gauge with _total"),
+            MetricDef::histogram("latency_total", "histogram with _total"),
             MetricDef::counter("x_total", " "),
             MetricDef::counter("x_total", "x").with_labels(&["le"]),
             MetricDef::counter("x_total", "x").with_labels(&["a", "a"]),
@@ -407,6 +428,8 @@ mod tests {
         for def in cases {
             assert!(validate(&[def]).is_err(), "{def:?}");
         }
+        // A gauge named like a design document's `db_pool_connections_total` is valid.
+        assert!(validate(&[MetricDef::gauge("queue_total", "gauge with _total")]).is_ok());
         let a = MetricDef::counter("x_total", "x");
         let b = MetricDef::counter("x_total", "y");
         assert!(validate(&[a, a]).is_ok());

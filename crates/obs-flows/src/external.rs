@@ -72,7 +72,7 @@ impl<E: ErrorType> ErrorType for ExternalError<E> {
 }
 
 /// One kind of call to an external service: a `Client` span `{service} {op}`,
-/// `external_call_latency_ms{service,op}` and `external_calls_total{service,op,outcome,error_type}`.
+/// `external_call_latency_ms{service,op}` and `external_calls_total{service,op,outcome}`.
 ///
 /// ```
 /// use std::time::Duration;

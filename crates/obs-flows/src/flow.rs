@@ -16,7 +16,6 @@ use crate::catalog;
 
 static FLOW_DURATION: HistogramVec = HistogramVec::new(&catalog::FLOW_DURATION);
 static STEP_DURATION: HistogramVec = HistogramVec::new(&catalog::FLOW_STEP_DURATION);
-static STEP_OUTCOMES: CounterVec = CounterVec::new(&catalog::FLOW_STEPS);
 static FAILURES: CounterVec = CounterVec::new(&catalog::FLOW_FAILURES);
 
 /// The baggage key of the flow id.
@@ -24,34 +23,114 @@ pub const FLOW_ID_KEY: &str = "flow.id";
 /// The baggage key of the flow's name.
 pub const FLOW_NAME_KEY: &str = "flow.name";
 
+/// The label of a step that is not among its flow's steps: the `step` label takes only the
+/// definition's names, so that step names given at run time cannot grow the series without bound.
+pub const OTHER_STEP: &str = "other";
+
 /// A kind of flow: its name (the `flow` label) and its steps in order (the `step` label values).
+///
+/// A flow known when the program is written is a `const` ([`FlowDef::new`], as the ready
+/// [`flows`](crate::flows) are): its names are borrowed, never copied. A flow whose names are
+/// known only at run time (read from configuration, a plugin, a tenant's workflow) is made with
+/// [`FlowDef::custom`]; cloning it shares the names.
+///
+/// The `step` label takes only the definition's step names ([`OTHER_STEP`] for any other), and
+/// the `flow` label one value per definition; the families' cardinality guard (1,000 label sets
+/// each, then `__overflow__`) bounds a program that makes definitions without end.
 ///
 /// ```
 /// use obs_flows::FlowDef;
 ///
 /// const CHECKOUT: FlowDef = FlowDef::new("checkout", &["cart", "payment", "confirmation"]);
-/// assert_eq!(CHECKOUT.steps()[1], "payment");
+/// assert_eq!(CHECKOUT.steps().nth(1), Some("payment"));
+///
+/// let configured = vec!["fetch".to_owned(), "transcode".to_owned()];
+/// let ingest = FlowDef::custom(format!("ingest_{}", "video"), configured);
+/// assert_eq!(ingest.name(), "ingest_video");
+/// assert_eq!(ingest.steps().collect::<Vec<_>>(), ["fetch", "transcode"]);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FlowDef {
-    name: &'static str,
-    steps: &'static [&'static str],
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowDef(Def);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Def {
+    Static {
+        name: &'static str,
+        steps: &'static [&'static str],
+    },
+    Custom(Arc<Custom>),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Custom {
+    name: Cow<'static, str>,
+    steps: Vec<Cow<'static, str>>,
 }
 
 impl FlowDef {
-    /// A flow named `name` whose steps run in the order of `steps`.
+    /// A flow named `name` whose steps run in the order of `steps`, all known at compile time.
     pub const fn new(name: &'static str, steps: &'static [&'static str]) -> Self {
-        Self { name, steps }
+        Self(Def::Static { name, steps })
+    }
+
+    /// A flow whose name and steps are known only at run time. Keep them few and stable: each
+    /// name is a label value.
+    pub fn custom(
+        name: impl Into<Cow<'static, str>>,
+        steps: impl IntoIterator<Item = impl Into<Cow<'static, str>>>,
+    ) -> Self {
+        Self(Def::Custom(Arc::new(Custom {
+            name: name.into(),
+            steps: steps.into_iter().map(Into::into).collect(),
+        })))
     }
 
     /// The flow's name.
-    pub const fn name(&self) -> &'static str {
-        self.name
+    pub fn name(&self) -> &str {
+        match &self.0 {
+            Def::Static { name, .. } => name,
+            Def::Custom(custom) => &custom.name,
+        }
     }
 
     /// The steps, in order.
-    pub const fn steps(&self) -> &'static [&'static str] {
-        self.steps
+    pub fn steps(&self) -> impl Iterator<Item = &str> + '_ {
+        let (statics, customs): (&[&str], &[Cow<'static, str>]) = match &self.0 {
+            Def::Static { steps, .. } => (steps, &[]),
+            Def::Custom(custom) => (&[], &custom.steps),
+        };
+        statics.iter().copied().chain(customs.iter().map(|s| &**s))
+    }
+
+    fn step_count(&self) -> usize {
+        match &self.0 {
+            Def::Static { steps, .. } => steps.len(),
+            Def::Custom(custom) => custom.steps.len(),
+        }
+    }
+
+    /// The `flow` label value: borrowed for a static definition.
+    fn name_label(&self) -> Cow<'static, str> {
+        match &self.0 {
+            Def::Static { name, .. } => Cow::Borrowed(name),
+            Def::Custom(custom) => custom.name.clone(),
+        }
+    }
+
+    /// The step's position in the definition and its `step` label value (borrowed for a static
+    /// definition), or `None` when the definition has no such step.
+    fn find_step(&self, step: &str) -> Option<(usize, Cow<'static, str>)> {
+        match &self.0 {
+            Def::Static { steps, .. } => steps
+                .iter()
+                .position(|s| *s == step)
+                .map(|i| (i, Cow::Borrowed(steps[i]))),
+            Def::Custom(custom) => custom
+                .steps
+                .iter()
+                .position(|s| s == step)
+                .map(|i| (i, custom.steps[i].clone())),
+        }
     }
 
     /// Starts a flow of this kind; see [`Flow::start`].
@@ -113,14 +192,14 @@ struct Inner {
     cx: Context,
     start: Instant,
     next_step: AtomicUsize,
-    failed: Mutex<Option<(&'static str, Cow<'static, str>)>>,
+    failed: Mutex<Option<(Cow<'static, str>, Cow<'static, str>)>>,
     finished: AtomicBool,
 }
 
 impl std::fmt::Debug for Flow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flow")
-            .field("flow", &self.inner.def.name)
+            .field("flow", &self.inner.def.name())
             .field("id", &self.inner.id)
             .finish_non_exhaustive()
     }
@@ -147,17 +226,17 @@ impl Flow {
             .map(|(k, (v, m))| (k.clone(), (v.clone(), m.clone())))
             .collect();
         baggage.insert(FLOW_ID_KEY, id.clone());
-        baggage.insert(FLOW_NAME_KEY, def.name);
+        baggage.insert(FLOW_NAME_KEY, def.name_label());
         let parent = current.with_baggage(baggage);
         let cx = match obs_core::trace::tracer() {
             Some(tracer) => {
                 let span = tracer
-                    .span_builder(format!("flow {}", def.name))
+                    .span_builder(format!("flow {}", def.name()))
                     .with_kind(SpanKind::Internal)
                     .with_attributes([
-                        KeyValue::new(FLOW_NAME_KEY, def.name),
+                        KeyValue::new(FLOW_NAME_KEY, def.name_label()),
                         KeyValue::new(FLOW_ID_KEY, id.clone()),
-                        KeyValue::new("flow.steps", def.steps.len() as i64),
+                        KeyValue::new("flow.steps", def.step_count() as i64),
                     ])
                     .start_with_context(tracer, &parent);
                 parent.with_span(span)
@@ -166,7 +245,7 @@ impl Flow {
         };
         Self {
             inner: Arc::new(Inner {
-                def: *def,
+                def: def.clone(),
                 id,
                 cx,
                 start: Instant::now(),
@@ -199,26 +278,36 @@ impl Flow {
         future.with_context(self.inner.cx.clone())
     }
 
-    /// Runs `work` as the step `step`: a child span `flow.step` with `flow.name`, `flow.id`,
+    /// Runs `work` as the step `step`: a child span `{flow}.{step}` with `flow.name`, `flow.id`,
     /// `flow.step` and `flow.step.index` (its position in the run), timed in
-    /// `flow_step_duration_ms`. A step whose name is not among the definition's steps, or that
-    /// runs before a step the definition puts before it, is recorded all the same, with
-    /// `flow.step.out_of_order = true` on its span. The output is returned unchanged.
+    /// `flow_step_duration_ms{flow,step}`; a failure counts in
+    /// `flow_failures_total{flow,step,error_type}`. A step that runs before a step the
+    /// definition puts before it is recorded all the same, with `flow.step.out_of_order = true`
+    /// on its span; one whose name is not among the definition's steps too, under the `step`
+    /// label [`OTHER_STEP`] (its span keeps the name). The output is returned unchanged.
+    ///
+    /// The name is looked up in the definition: the labels of a `const` definition's steps are
+    /// its own `&'static str`s, so a step of a ready flow copies no name.
     pub async fn step<T, E: ErrorType>(
         &self,
-        step: &'static str,
+        step: &str,
         work: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E> {
         let inner = &self.inner;
-        let def = inner.def;
+        let def = &inner.def;
         let index = inner.next_step.fetch_add(1, Ordering::Relaxed);
-        let in_order = def.steps.get(index) == Some(&step);
-        let mut op = Operation::new(format!("{}.{step}", def.name))
-            .attribute(FLOW_NAME_KEY, def.name)
+        let found = def.find_step(step);
+        let in_order = found.as_ref().is_some_and(|(at, _)| *at == index);
+        let (label, attribute): (Cow<'static, str>, Cow<'static, str>) = match found {
+            Some((_, label)) => (label.clone(), label),
+            None => (Cow::Borrowed(OTHER_STEP), Cow::Owned(step.to_owned())),
+        };
+        let mut op = Operation::new(format!("{}.{step}", def.name()))
+            .attribute(FLOW_NAME_KEY, def.name_label())
             .attribute(FLOW_ID_KEY, inner.id.clone())
-            .attribute("flow.step", step)
+            .attribute("flow.step", attribute.clone())
             .attribute("flow.step.index", index as i64)
-            .metrics(&STEP_DURATION, &STEP_OUTCOMES, [def.name, step]);
+            .failure_metrics(&STEP_DURATION, &FAILURES, [def.name_label(), label.clone()]);
         if !in_order {
             op = op.attribute("flow.step.out_of_order", true);
         }
@@ -230,11 +319,10 @@ impl Flow {
         let result = instrumented.await;
         let outcome = result.outcome();
         if outcome != obs_core::OpOutcome::Success {
-            let error_type = outcome.error_type().to_owned();
-            FAILURES.with(&[def.name, step, &error_type]).increment(1);
+            // Counted in `flow_failures_total` by the operation; the flow keeps the first one.
             let mut failed = inner.failed.lock().unwrap_or_else(PoisonError::into_inner);
             if failed.is_none() {
-                *failed = Some((step, Cow::Owned(error_type)));
+                *failed = Some((attribute, Cow::Owned(outcome.error_type().to_owned())));
             }
         }
         result
@@ -260,7 +348,7 @@ impl Flow {
             .clone();
         match failed {
             None => self.inner.end("success", None),
-            Some((step, error_type)) => self.inner.end("error", Some((step, &error_type))),
+            Some((step, error_type)) => self.inner.end("error", Some((&step, &error_type))),
         }
     }
 
@@ -269,7 +357,7 @@ impl Flow {
     pub fn fail(&self, error_type: &'static str) {
         if !self.inner.finished.load(Ordering::Relaxed) {
             FAILURES
-                .with(&[self.inner.def.name, "flow", error_type])
+                .with(&[self.inner.def.name(), "flow", error_type])
                 .increment(1);
         }
         self.inner.end("error", Some(("flow", error_type)));
@@ -283,7 +371,7 @@ impl Inner {
         }
         let elapsed_ms = self.start.elapsed().as_secs_f64() * 1_000.0;
         FLOW_DURATION
-            .with(&[self.def.name, outcome])
+            .with(&[self.def.name(), outcome])
             .record(elapsed_ms);
         let span = self.cx.span();
         if span.is_recording() {

@@ -17,15 +17,13 @@
 //! |---|---|---|
 //! | `flow_duration_ms` | histogram | `flow`, `outcome` |
 //! | `flow_step_duration_ms` | histogram | `flow`, `step` |
-//! | `flow_steps_total` | counter | `flow`, `step`, `outcome`, `error_type` |
 //! | `flow_failures_total` | counter | `flow`, `step`, `error_type` |
 //! | `security_events_total` | counter | `event` |
-//! | `external_calls_total` | counter | `service`, `op`, `outcome`, `error_type` |
+//! | `external_calls_total` | counter | `service`, `op`, `outcome` |
 //! | `external_call_latency_ms` | histogram | `service`, `op` |
 //! | `circuit_breaker_state` | gauge | `service` (0 closed, 1 half-open, 2 open) |
 //! | `circuit_breaker_state_changes_total` | counter | `service`, `from`, `to` |
 //! | `worker_stage_latency_ms` | histogram | `stage` |
-//! | `worker_stages_total` | counter | `stage`, `outcome`, `error_type` |
 //! | `worker_stage_failures_total` | counter | `stage`, `code` |
 //! | `jobs_created_total` | counter | |
 //! | `jobs_status_transition_total` | counter | `from`, `to` |
@@ -70,8 +68,8 @@ pub mod flows {
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use external::{ExternalCall, ExternalError};
 pub use flow::{
-    FLOW_ID_KEY, FLOW_NAME_KEY, Flow, FlowDef, SecurityEvent, current_flow_id, current_flow_name,
-    security_event,
+    FLOW_ID_KEY, FLOW_NAME_KEY, Flow, FlowDef, OTHER_STEP, SecurityEvent, current_flow_id,
+    current_flow_name, security_event,
 };
 pub use sampler::{
     ResourceSampler, ResourceSamplerBuilder, disk_used_pct, memory_rss_mb, open_fds,

@@ -7,13 +7,12 @@ use std::sync::PoisonError;
 use std::time::Instant;
 
 use obs_core::metrics::{CounterVec, GaugeVec, HistogramVec};
-use obs_core::{ErrorType, OpOutcome, Operation, Outcome, instrument};
+use obs_core::{ErrorType, Operation, instrument};
 use opentelemetry::KeyValue;
 
 use crate::catalog;
 
 static STAGE_LATENCY: HistogramVec = HistogramVec::new(&catalog::WORKER_STAGE_LATENCY);
-static STAGES: CounterVec = CounterVec::new(&catalog::WORKER_STAGES);
 static STAGE_FAILURES: CounterVec = CounterVec::new(&catalog::WORKER_STAGE_FAILURES);
 static JOBS_CREATED: CounterVec = CounterVec::new(&catalog::JOBS_CREATED);
 static TRANSITIONS: CounterVec = CounterVec::new(&catalog::JOBS_TRANSITIONS);
@@ -40,15 +39,8 @@ pub async fn stage<T, E: ErrorType>(
     crate::catalog::register();
     let op = Operation::new(Cow::Owned(format!("stage {stage}")))
         .attribute("worker.stage", stage)
-        .metrics(&STAGE_LATENCY, &STAGES, [stage]);
-    let result = instrument(op, work).await;
-    let outcome = result.outcome();
-    if outcome != OpOutcome::Success {
-        STAGE_FAILURES
-            .with(&[stage, outcome.error_type()])
-            .increment(1);
-    }
-    result
+        .failure_metrics(&STAGE_LATENCY, &STAGE_FAILURES, [stage]);
+    instrument(op, work).await
 }
 
 /// A status a job goes through: its name (the `from`/`to` label) and whether it is terminal.

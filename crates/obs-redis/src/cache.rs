@@ -3,10 +3,10 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use obs_core::metrics::{CounterVec, GaugeVec};
+use obs_core::metrics::{CounterVec, ScrapeCallback, on_scrape};
 use redis::aio::ConnectionLike;
 use redis::{RedisError, Value};
 use serde::Serialize;
@@ -16,7 +16,58 @@ use crate::catalog::{self, CACHE_HIT_RATE, CACHE_OPERATIONS, REDIS_CACHE_REQUEST
 
 static REQUESTS: CounterVec = CounterVec::new(&REDIS_CACHE_REQUESTS);
 static OPERATIONS: CounterVec = CounterVec::new(&CACHE_OPERATIONS);
-static HIT_RATE: GaugeVec = GaugeVec::new(&CACHE_HIT_RATE);
+
+/// The hit-rate window of each cache type in use, shared by every [`Cache`] of that type (so two
+/// caches of one type report one rate), held weakly: a type whose caches are all dropped leaves
+/// `/metrics`.
+type Windows = Vec<(Cow<'static, str>, Weak<Mutex<Window>>)>;
+static WINDOWS: Mutex<Windows> = Mutex::new(Vec::new());
+/// The scrape callback that reads the windows, registered with the first cache and kept for the
+/// process's life (it observes nothing when no cache is alive).
+static HIT_RATE: OnceLock<ScrapeCallback> = OnceLock::new();
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The window of `cache_type`, made on first use.
+#[expect(
+    clippy::ptr_arg,
+    reason = "the name is cloned into the map as a Cow, so a `&'static str` stays borrowed"
+)]
+fn window_for(cache_type: &Cow<'static, str>) -> Arc<Mutex<Window>> {
+    let window = {
+        let mut windows = lock(&WINDOWS);
+        windows.retain(|(_, w)| w.strong_count() > 0);
+        match windows
+            .iter()
+            .find(|(t, _)| t == cache_type)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            Some(window) => window,
+            None => {
+                let window = Arc::new(Mutex::new(Window::new()));
+                windows.push((cache_type.clone(), Arc::downgrade(&window)));
+                window
+            }
+        }
+    };
+    HIT_RATE.get_or_init(|| {
+        on_scrape(&CACHE_HIT_RATE, |o| {
+            let live: Vec<_> = lock(&WINDOWS)
+                .iter()
+                .filter_map(|(t, w)| w.upgrade().map(|w| (t.clone(), w)))
+                .collect();
+            for (cache_type, window) in live {
+                // No lookup in the window, no rate: an idle cache shows no stale figure.
+                if let Some(rate) = lock(&window).rate() {
+                    o.observe(&[&cache_type], rate);
+                }
+            }
+        })
+    });
+    window
+}
 
 /// The hit rate's window: this many one-second buckets.
 const WINDOW_SECONDS: u64 = 60;
@@ -63,7 +114,10 @@ impl From<serde_json::Error> for CacheError {
 /// A cache of JSON values in Redis, for one cache type (`user_profile`, `product`).
 ///
 /// Every lookup counts in `redis_cache_requests_total{cache_type,result}` (`hit` or `miss`) and
-/// updates `cache_hit_rate_percent{cache_type}` (the last 60 seconds); every call counts in
+/// in the sliding window behind `cache_hit_rate_percent{cache_type}`: the share of hits among
+/// the lookups of the last 60 seconds, computed when the metrics are rendered (so it slides with
+/// time even when no lookup comes; with no lookup in the window the series is absent), over all
+/// the caches of the type. Every call counts in
 /// `cache_operations_total{cache_type,operation}` (`get`, `set`, `delete`, `load`). Give it an
 /// [`Instrumented`](crate::Instrumented) connection to get a span per command as well. Keep cache
 /// types few: each is a label value.
@@ -96,10 +150,11 @@ where
     /// A cache of type `cache_type` over `con` (cloned for each command).
     pub fn new(con: C, cache_type: impl Into<Cow<'static, str>>) -> Self {
         catalog::register();
+        let cache_type = cache_type.into();
         Self {
             con,
-            cache_type: cache_type.into(),
-            window: Arc::new(Mutex::new(Window::new())),
+            window: window_for(&cache_type),
+            cache_type,
         }
     }
 
@@ -115,12 +170,7 @@ where
     fn lookup_result(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
         REQUESTS.with(&[&self.cache_type, result]).increment(1);
-        let rate = self
-            .window
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .record(hit);
-        HIT_RATE.with(&[&self.cache_type]).set(rate);
+        lock(&self.window).record(hit);
     }
 
     /// The value under `key`, or `None` when there is none (a miss).
@@ -224,12 +274,12 @@ impl Window {
         }
     }
 
-    /// Records one lookup and returns the hit rate of the window in percent.
-    fn record(&mut self, hit: bool) -> f64 {
-        self.record_at(self.start.elapsed().as_secs(), hit)
+    /// Records one lookup.
+    fn record(&mut self, hit: bool) {
+        self.record_at(self.start.elapsed().as_secs(), hit);
     }
 
-    fn record_at(&mut self, second: u64, hit: bool) -> f64 {
+    fn record_at(&mut self, second: u64, hit: bool) {
         let bucket = &mut self.buckets[(second % WINDOW_SECONDS) as usize];
         if bucket.0 != second {
             *bucket = (second, 0, 0);
@@ -239,16 +289,20 @@ impl Window {
         } else {
             bucket.2 += 1;
         }
+    }
+
+    /// The hit rate of the window ending now, in percent; `None` without lookups in it.
+    fn rate(&self) -> Option<f64> {
+        self.rate_at(self.start.elapsed().as_secs())
+    }
+
+    fn rate_at(&self, second: u64) -> Option<f64> {
         let (hits, total) = self
             .buckets
             .iter()
-            .filter(|b| b.0 != u64::MAX && b.0 + WINDOW_SECONDS > second)
-            .fold((0, 0), |(h, t), b| (h + b.1, t + b.1 + b.2));
-        if total == 0 {
-            0.0
-        } else {
-            hits as f64 * 100.0 / total as f64
-        }
+            .filter(|b| b.0 != u64::MAX && b.0 <= second && b.0 + WINDOW_SECONDS > second)
+            .fold((0_u64, 0_u64), |(h, t), b| (h + b.1, t + b.1 + b.2));
+        (total > 0).then(|| hits as f64 * 100.0 / total as f64)
     }
 }
 
@@ -259,11 +313,21 @@ mod tests {
     #[test]
     fn hit_rate_slides() {
         let mut w = Window::new();
-        assert_eq!(w.record_at(0, true), 100.0);
-        assert_eq!(w.record_at(1, false), 50.0);
-        assert_eq!(w.record_at(59, false), 100.0 / 3.0);
-        // Second 0 has left the window at second 60.
-        assert_eq!(w.record_at(60, true), 100.0 / 3.0);
-        assert_eq!(w.record_at(200, false), 0.0);
+        assert_eq!(w.rate_at(0), None);
+        w.record_at(0, true);
+        assert_eq!(w.rate_at(0), Some(100.0));
+        w.record_at(1, false);
+        assert_eq!(w.rate_at(1), Some(50.0));
+        w.record_at(59, false);
+        assert_eq!(w.rate_at(59), Some(100.0 / 3.0));
+        // Second 0 has left the window at second 60, lookups or not.
+        assert_eq!(w.rate_at(60), Some(0.0));
+        w.record_at(60, true);
+        assert_eq!(w.rate_at(60), Some(100.0 / 3.0));
+        // Time alone empties the window: no lookups, no rate.
+        assert_eq!(w.rate_at(119), Some(100.0));
+        assert_eq!(w.rate_at(120), None);
+        w.record_at(200, false);
+        assert_eq!(w.rate_at(200), Some(0.0));
     }
 }

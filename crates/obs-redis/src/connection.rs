@@ -20,7 +20,7 @@ static DURATION: HistogramVec = HistogramVec::new(&REDIS_OPERATION_DURATION);
 static OPERATIONS: CounterVec = CounterVec::new(&REDIS_OPERATIONS);
 
 /// A redis-rs connection (async or sync) whose commands, pipelines and transactions are each
-/// recorded as a Client span and in `redis_operations_total{command,status,error_type}` and
+/// recorded as a Client span and in `redis_operations_total{command,status}` and
 /// `redis_operation_duration_ms{command}`; results and errors pass through unchanged.
 ///
 /// Wrap a connection once and keep using redis-rs's own API (`AsyncCommands`, `Pipeline`,

@@ -1,4 +1,4 @@
-//! How a Redis error is told in `error.type` and the `error_type` label: a short, fixed name,
+//! How a Redis error is told in the span's `error.type`: a short, fixed name,
 //! never the message (which can quote keys or arguments).
 
 use std::borrow::Cow;

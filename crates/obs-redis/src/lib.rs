@@ -3,10 +3,11 @@
 //!
 //! Wrap a connection once with [`Instrumented`] and keep calling redis-rs as before: every
 //! command, pipeline and transaction becomes a Client span named after the command, and counts in
-//! `redis_operations_total{command,status,error_type}` and `redis_operation_duration_ms{command}`.
+//! `redis_operations_total{command,status}` and `redis_operation_duration_ms{command}`.
 //! Keys are recorded only as patterns ([`KeyPatterns`]: `session:*`, `user:*:profile`), values
 //! never, and the arguments of `AUTH`, `HELLO … AUTH`, `MIGRATE … AUTH`, `CONFIG SET` and
-//! `ACL SETUSER` nowhere. Errors are classified ([`error_type`]) and returned unchanged.
+//! `ACL SETUSER` nowhere. Errors are classified ([`error_type`], the span's
+//! `error.type`) and returned unchanged.
 //!
 //! ```no_run
 //! use redis::AsyncCommands as _;

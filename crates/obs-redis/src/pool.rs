@@ -10,8 +10,9 @@ use crate::catalog::{self, REDIS_POOL_AVAILABLE, REDIS_POOL_SIZE, REDIS_POOL_WAI
 
 /// Reports `pool`'s size, idle connections and waiting callers as `redis_pool_size{pool}`,
 /// `redis_pool_available{pool}` and `redis_pool_waiting{pool}` each time the metrics are
-/// rendered, until the returned [`PoolGauges`] is dropped. The pool is read, never locked for
-/// long: deadpool's `status()` is a few atomic loads.
+/// rendered, until the returned [`PoolGauges`] is dropped or the pool is (the gauges hold the
+/// pool weakly: they never keep its connections open). The pool is read, never locked for long:
+/// deadpool's `status()` holds its slot lock for a few loads.
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,10 +28,12 @@ pub fn observe(name: &str, pool: &Pool) -> PoolGauges {
     catalog::register();
     let gauge = |def: &'static obs_core::catalog::MetricDef,
                  read: fn(&deadpool_redis::Status) -> usize| {
-        let pool = pool.clone();
+        let pool = pool.weak();
         let name = name.to_owned();
         on_scrape(def, move |o| {
-            o.observe(&[&name], read(&pool.status()) as f64);
+            if let Some(pool) = pool.upgrade() {
+                o.observe(&[&name], read(&pool.status()) as f64);
+            }
         })
     };
     PoolGauges {

@@ -3,18 +3,24 @@
 //! Nothing to pass to `init`: [`Rooms::new`](crate::Rooms::new) registers [`CATALOG`] with
 //! [`obs_core::catalog::register`], and each family registers its own definition when first used.
 //!
-//! The names are the design documents'. Two differ in form, not in meaning:
-//! - the outcome counters (`room_operations_total`, `recording_operations_total`) carry an
-//!   `error_type` label after `status`, because they are the outcome counters of obs-core's
-//!   timed-operation helper (`status` is `success`, `error` or `timeout`);
-//! - the gauge of recordings in progress is `active_recordings`: the catalog keeps the `_total`
-//!   suffix for counters, as Prometheus' naming rules ask.
+//! The names and label sets are the issue's and the design documents', exactly:
+//! - the outcome counters `room_operations_total` and `recording_operations_total` are
+//!   `{operation,status}` (`status` is `success`, `error` or `timeout`); the error's type is on
+//!   the operation's span as `error.type`, which keeps the series count bounded by the operations;
+//! - the gauge of recordings in progress is `active_recordings_total`, a gauge despite the
+//!   suffix, as the documents name it (the Prometheus text format accepts it; see
+//!   [`obs_core::catalog`]'s "Names"), so that their dashboards and alerts apply unchanged.
+//!
+//! The gauges (`active_recordings_total`, `room_participants_current`,
+//! `room_utilization_percent`) are read from the live rooms each time the metrics are rendered
+//! (obs-core's scrape-time gauges): that is the documents' "periodic statistics", taken at the
+//! scraper's period, and see [`Rooms`](crate::Rooms) for why no task copies them instead.
 
 use obs_core::catalog::{LATENCY_MS_BUCKETS, MetricDef, Unit};
 
-/// The bound on rooms with a series of their own in the per-room gauges. Rooms past it share the
-/// `__overflow__` series, which then holds the value written last by any of them (read it as "the
-/// bound is reached", not as a count), until closed rooms make room.
+/// The bound on rooms with a series of their own in the per-room gauges. Past it, further rooms
+/// are left out of that rendering (their statistics stay in [`Rooms::stats`](crate::Rooms::stats)),
+/// until closed rooms make room.
 pub const MAX_ROOM_SERIES: usize = 1_000;
 
 /// Room session durations, from one minute to one day, in seconds.
@@ -25,9 +31,9 @@ pub const SESSION_SECONDS_BUCKETS: &[f64] = &[
 /// Room operations by operation and status.
 pub const ROOM_OPERATIONS: MetricDef = MetricDef::counter(
     "room_operations_total",
-    "Room operations (create, join, leave, kick, close), by operation, status (success, error, timeout) and error type.",
+    "Room operations (create, join, leave, kick, close), by operation and status (success, error, timeout).",
 )
-.with_labels(&["operation", "status", "error_type"]);
+.with_labels(&["operation", "status"]);
 
 /// Room and recording operation durations.
 pub const ROOM_OPERATION_DURATION: MetricDef = MetricDef::histogram(
@@ -47,20 +53,20 @@ pub const ROOM_PARTICIPANT_OPERATIONS: MetricDef = MetricDef::counter(
 /// Recording operations by operation and status.
 pub const RECORDING_OPERATIONS: MetricDef = MetricDef::counter(
     "recording_operations_total",
-    "Recording operations (start, stop), by operation, status (success, error, timeout) and error type.",
+    "Recording operations (recording_start, recording_stop), by operation and status (success, error, timeout).",
 )
-.with_labels(&["operation", "status", "error_type"]);
+.with_labels(&["operation", "status"]);
 
-/// Recordings in progress.
+/// Recordings in progress: a gauge named `_total` as in the design documents.
 pub const ACTIVE_RECORDINGS: MetricDef = MetricDef::gauge(
-    "active_recordings",
-    "Recordings in progress, over the rooms this process tracks.",
+    "active_recordings_total",
+    "Recordings in progress (a gauge), over the rooms this process tracks, read at scrape time.",
 );
 
 /// Participants in each open room.
 pub const ROOM_PARTICIPANTS: MetricDef = MetricDef::gauge(
     "room_participants_current",
-    "Participants in each open room; the series goes away when the room closes.",
+    "Participants in each open room, read at scrape time; the series goes away when the room closes.",
 )
 .with_labels(&["room"])
 .with_max_series(MAX_ROOM_SERIES);
@@ -68,7 +74,7 @@ pub const ROOM_PARTICIPANTS: MetricDef = MetricDef::gauge(
 /// Participants over capacity in each open room with a known capacity.
 pub const ROOM_UTILIZATION: MetricDef = MetricDef::gauge(
     "room_utilization_percent",
-    "Participants as a percentage of the room's capacity, for open rooms with a capacity; the series goes away when the room closes.",
+    "Participants as a percentage of the room's capacity, for open rooms with a capacity, read at scrape time; the series goes away when the room closes.",
 )
 .with_labels(&["room"])
 .with_unit(Unit::Percent)

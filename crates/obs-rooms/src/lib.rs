@@ -1,16 +1,17 @@
 //! obs-rooms: instrumentation for services that host rooms (calls, podcasts, classes).
 //!
 //! [`Rooms`] runs each room operation (create, join, leave, kick, close, recording start and
-//! stop) as one of obs-core's timed operations and keeps a live view of the open rooms, so that
-//! the gauges are true at any moment:
+//! stop) as one of obs-core's timed operations and keeps a live view of the open rooms, from
+//! which the gauges are read each time the metrics are rendered, so that they are true at any
+//! moment:
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
-//! | `room_operations_total` | counter | `operation`, `status`, `error_type` |
+//! | `room_operations_total` | counter | `operation`, `status` |
 //! | `room_operation_duration_ms` | histogram | `operation` |
 //! | `room_participant_operations_total` | counter | `operation`, `participant_type` |
-//! | `recording_operations_total` | counter | `operation`, `status`, `error_type` |
-//! | `active_recordings` | gauge | |
+//! | `recording_operations_total` | counter | `operation`, `status` |
+//! | `active_recordings_total` | gauge | |
 //! | `room_participants_current` | gauge | `room` (removed when the room closes) |
 //! | `room_utilization_percent` | gauge | `room` (removed when the room closes) |
 //! | `room_session_duration_seconds` | histogram | |
@@ -18,7 +19,7 @@
 //!
 //! Spans carry `component.name`, `operation.name`, `room.id`, `room.max_participants`,
 //! `participant.type`, `user.id`, and `room.name` only when asked
-//! ([`RoomsBuilder::record_room_names`]). The per-room gauges are bounded by the cardinality
+//! ([`RoomsBuilder::record_room_names`]); a failed operation's span has `error.type`. The per-room gauges are bounded by the cardinality
 //! guard ([`catalog::MAX_ROOM_SERIES`] rooms).
 //!
 //! ```

@@ -10,7 +10,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use opentelemetry::{Context, KeyValue};
 
 use crate::catalog;
-use crate::tracker::{RoomStats, Tracker};
+use crate::tracker::{self, RoomStats, Tracker};
 use crate::types::{Participant, RoomOp, RoomSpec};
 
 static DURATION: HistogramVec = HistogramVec::new(&catalog::ROOM_OPERATION_DURATION);
@@ -22,14 +22,23 @@ static SESSIONS_CREATED: CounterVec = CounterVec::new(&catalog::SESSIONS_CREATED
 /// The rooms a service hosts: each operation runs the caller's future as a timed operation
 /// (obs-core's [`instrument`]: a span, `room_operation_duration_ms`, the outcome counter) and,
 /// when it succeeds, updates the live state behind `room_participants_current`,
-/// `room_utilization_percent` and `active_recordings`.
+/// `room_utilization_percent` and `active_recordings_total`.
+///
+/// Those gauges are read from the live state each time the metrics are rendered (obs-core's
+/// scrape-time gauges), rather than written on each change or copied by a periodic task: a
+/// rendering then shows the state of that moment exactly, a closed room or a dropped `Rooms`
+/// leaves `/metrics` with nothing to clean up, no task runs or leaks, and the values hold when
+/// the recorder changes (`obs_core::init` after the first rooms). The scraper's period is the
+/// period of the statistics; [`all_stats`](Self::all_stats) gives the same figures, and each
+/// room's age and recording time, to a report of the application's own.
 ///
 /// The future's output is returned unchanged; the tracked state changes only when it is `Ok`.
-/// Its error type implements [`ErrorType`] (the `error_type` label): `std::io::Error` and
+/// Its error type implements [`ErrorType`] (the span's `error.type`): `std::io::Error` and
 /// `Box<dyn Error + Send + Sync>` do; for another crate's error, map it into your own type that
 /// implements it.
 /// Cloning is cheap and clones share the rooms. Rooms still open when the last clone is
-/// dropped take their series with them.
+/// dropped take their series with them. Give rooms ids unique in the process: two `Rooms`
+/// tracking the same id would both report it.
 ///
 /// ```
 /// use obs_rooms::{Participant, ParticipantType, RoomSpec, Rooms};
@@ -56,7 +65,7 @@ pub struct Rooms {
 }
 
 struct Inner {
-    tracker: Tracker,
+    tracker: Arc<Tracker>,
     component: Cow<'static, str>,
     record_room_names: bool,
 }
@@ -101,7 +110,7 @@ impl RoomsBuilder {
         catalog::register();
         Rooms {
             inner: Arc::new(Inner {
-                tracker: Tracker::default(),
+                tracker: tracker::published(),
                 component: self.component,
                 record_room_names: self.record_room_names,
             }),
@@ -255,7 +264,7 @@ impl Rooms {
     }
 
     /// Starts recording a room: runs `start` as `recording.start`; on success the room counts in
-    /// `active_recordings`, and the span gets `recording.participant_count`.
+    /// `active_recordings_total`, and the span gets `recording.participant_count`.
     pub async fn start_recording<T, E: ErrorType>(
         &self,
         room_id: &str,
@@ -277,7 +286,7 @@ impl Rooms {
     }
 
     /// Stops recording a room: runs `stop` as `recording.stop`; on success the room no longer
-    /// counts in `active_recordings`, and the span gets `recording.duration_s` and
+    /// counts in `active_recordings_total`, and the span gets `recording.duration_s` and
     /// `recording.participant_count`.
     pub async fn stop_recording<T, E: ErrorType>(
         &self,
@@ -310,8 +319,8 @@ impl Rooms {
         self.inner.tracker.stats(room_id)
     }
 
-    /// The statistics of every tracked room, for periodic reports; the gauges need no such
-    /// call, they are kept current by each operation.
+    /// The statistics of every tracked room, for periodic reports of the application's own; the
+    /// gauges need no such call, they are read from the same state at each rendering.
     pub fn all_stats(&self) -> Vec<RoomStats> {
         self.inner.tracker.all_stats()
     }

@@ -1,21 +1,70 @@
-//! The live rooms: who is in each, since when, whether it records. Every change updates the
-//! per-room gauges while the lock is held, so that concurrent joins and leaves leave the gauges
-//! equal to the tracked state, and a closed room's series is removed before any later change
-//! could see the room (a join that races a close finds no room and touches no series).
+//! The live rooms: who is in each, since when, whether it records.
+//!
+//! The gauges are not written by the operations: each rendering of the metrics reads them from
+//! the trackers alive in the process (one set of obs-core scrape callbacks for all of them), under
+//! each tracker's lock. So concurrent joins and leaves can never leave a gauge different from the
+//! tracked state, a closed room is simply no longer observed (its series leaves `/metrics` at the
+//! next rendering), a dropped tracker takes its rooms' series with it, and the values survive a
+//! change of recorder (`obs_core::init` after the first rooms, a test's local recorder), which
+//! gauges written once per change would not.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use obs_core::metrics::{GaugeVec, HistogramVec};
+use obs_core::metrics::{HistogramVec, Observations, ScrapeCallback, on_scrape};
 
 use crate::catalog;
 use crate::types::{ParticipantType, RoomSpec};
 
-static PARTICIPANTS: GaugeVec = GaugeVec::new(&catalog::ROOM_PARTICIPANTS);
-static UTILIZATION: GaugeVec = GaugeVec::new(&catalog::ROOM_UTILIZATION);
-static ACTIVE_RECORDINGS: GaugeVec = GaugeVec::new(&catalog::ACTIVE_RECORDINGS);
 static SESSION_DURATION: HistogramVec = HistogramVec::new(&catalog::ROOM_SESSION_DURATION);
+
+/// The trackers alive in this process, which the scrape callbacks read.
+static LIVE: Mutex<Vec<Weak<Tracker>>> = Mutex::new(Vec::new());
+/// The process-wide scrape callbacks, registered with the first tracker and kept for the
+/// process's life (with no tracker alive they observe nothing).
+static CALLBACKS: OnceLock<[ScrapeCallback; 3]> = OnceLock::new();
+
+fn live() -> Vec<Arc<Tracker>> {
+    LIVE.lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect()
+}
+
+/// A new tracker whose rooms appear in the gauges until it is dropped.
+pub(crate) fn published() -> Arc<Tracker> {
+    let tracker = Arc::new(Tracker::default());
+    {
+        let mut trackers = LIVE.lock().unwrap_or_else(PoisonError::into_inner);
+        trackers.retain(|t| t.strong_count() > 0);
+        trackers.push(Arc::downgrade(&tracker));
+    }
+    CALLBACKS.get_or_init(|| {
+        [
+            on_scrape(&catalog::ROOM_PARTICIPANTS, |o| {
+                for tracker in live() {
+                    tracker.observe_participants(o);
+                }
+            }),
+            on_scrape(&catalog::ROOM_UTILIZATION, |o| {
+                for tracker in live() {
+                    tracker.observe_utilization(o);
+                }
+            }),
+            on_scrape(&catalog::ACTIVE_RECORDINGS, |o| {
+                let trackers = live();
+                // No tracker, no series: nothing is left behind by rooms that are gone.
+                if !trackers.is_empty() {
+                    let recording: usize = trackers.iter().map(|t| t.recordings()).sum();
+                    o.observe(&[], recording as f64);
+                }
+            }),
+        ]
+    });
+    tracker
+}
 
 /// A point-in-time view of one tracked room, for periodic statistics and health pages.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,14 +114,6 @@ impl Room {
             .map(|max| self.participants.len() as f64 * 100.0 / f64::from(max))
     }
 
-    /// Sets the room's gauges to what the room holds; called with the lock held.
-    fn publish(&self, id: &str) {
-        PARTICIPANTS.with(&[id]).set(self.participants.len() as f64);
-        if let Some(percent) = self.utilization() {
-            UTILIZATION.with(&[id]).set(percent);
-        }
-    }
-
     fn stats(&self, id: &Arc<str>, now: Instant) -> RoomStats {
         let mut by_type: Vec<(ParticipantType, usize)> = Vec::new();
         for kind in self.participants.values() {
@@ -120,7 +161,6 @@ impl Tracker {
             opened: Instant::now(),
             recording_since: None,
         };
-        room.publish(&spec.id);
         rooms.insert(spec.id.clone(), room);
         true
     }
@@ -131,7 +171,6 @@ impl Tracker {
         let mut rooms = self.lock();
         let state = rooms.get_mut(room)?;
         state.participants.insert(user.clone(), kind);
-        state.publish(room);
         Some(state.participants.len())
     }
 
@@ -140,19 +179,13 @@ impl Tracker {
         let mut rooms = self.lock();
         let state = rooms.get_mut(room)?;
         state.participants.remove(user);
-        state.publish(room);
         Some(state.participants.len())
     }
 
     /// Stops tracking a room and removes its series; `None` when it was not tracked.
     pub(crate) fn close(&self, room: &str) -> Option<Closed> {
-        let mut rooms = self.lock();
-        let state = rooms.remove(room)?;
-        PARTICIPANTS.remove(&[room]);
-        UTILIZATION.remove(&[room]);
-        if state.recording_since.is_some() {
-            ACTIVE_RECORDINGS.with(&[]).decrement(1.0);
-        }
+        let state = self.lock().remove(room)?;
+        // Recorded with the lock released: a rendering may be reading this tracker.
         let open_for = state.opened.elapsed();
         SESSION_DURATION.with(&[]).record(open_for.as_secs_f64());
         Some(Closed {
@@ -168,7 +201,6 @@ impl Tracker {
         let state = rooms.get_mut(room)?;
         if state.recording_since.is_none() {
             state.recording_since = Some(Instant::now());
-            ACTIVE_RECORDINGS.with(&[]).increment(1.0);
         }
         Some(state.participants.len())
     }
@@ -179,7 +211,6 @@ impl Tracker {
         let mut rooms = self.lock();
         let state = rooms.get_mut(room)?;
         let since = state.recording_since.take()?;
-        ACTIVE_RECORDINGS.with(&[]).decrement(1.0);
         Some(Stopped {
             ran_for: since.elapsed(),
             participants: state.participants.len(),
@@ -192,25 +223,32 @@ impl Tracker {
         Some(state.stats(id, Instant::now()))
     }
 
+    fn observe_participants(&self, o: &mut Observations<'_>) {
+        for (id, state) in self.lock().iter() {
+            o.observe(&[id], state.participants.len() as f64);
+        }
+    }
+
+    fn observe_utilization(&self, o: &mut Observations<'_>) {
+        for (id, state) in self.lock().iter() {
+            if let Some(percent) = state.utilization() {
+                o.observe(&[id], percent);
+            }
+        }
+    }
+
+    fn recordings(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|state| state.recording_since.is_some())
+            .count()
+    }
+
     pub(crate) fn all_stats(&self) -> Vec<RoomStats> {
         let now = Instant::now();
         self.lock()
             .iter()
             .map(|(id, state)| state.stats(id, now))
             .collect()
-    }
-}
-
-impl Drop for Tracker {
-    /// The rooms of a tracker that goes away leave no series behind.
-    fn drop(&mut self) {
-        let rooms = std::mem::take(self.rooms.get_mut().unwrap_or_else(PoisonError::into_inner));
-        for (id, state) in rooms {
-            PARTICIPANTS.remove(&[&id]);
-            UTILIZATION.remove(&[&id]);
-            if state.recording_since.is_some() {
-                ACTIVE_RECORDINGS.with(&[]).decrement(1.0);
-            }
-        }
     }
 }

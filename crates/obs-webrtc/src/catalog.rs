@@ -1,5 +1,11 @@
 //! obs-webrtc's metrics, declared once and registered by [`crate::InstrumentedPeerConnection`].
 //!
+//! The names and label sets are the issue's: `webrtc_signaling_operations_total` is
+//! `{operation,status}` (the error's type is the span's `error.type`), and a relayed signaling
+//! message counts in `signaling_latency_ms{type}` and, when it fails, in `errors_total{type}`.
+//! The opt-in per-connection gauges are named `webrtc_peer_rtt_ms` and
+//! `webrtc_peer_quality_score`.
+//!
 //! Per-connection values (room, participant) are span attributes, not labels: the histograms and
 //! counters here have bounded label sets. The only per-connection series are the opt-in gauges
 //! ([`PEER_RTT`], [`PEER_QUALITY_SCORE`]), bounded by their series limit and removed when the
@@ -27,9 +33,9 @@ pub const SIGNALING_DURATION: MetricDef = MetricDef::histogram(
 /// Signaling calls by operation and outcome.
 pub const SIGNALING_OPERATIONS: MetricDef = MetricDef::counter(
     "webrtc_signaling_operations_total",
-    "Signaling calls on a peer connection, by operation, outcome and error type.",
+    "Signaling calls on a peer connection, by operation and status (success, error, timeout).",
 )
-.with_labels(&["operation", "outcome", "error_type"]);
+.with_labels(&["operation", "status"]);
 /// ICE candidates by type and direction.
 pub const ICE_CANDIDATES: MetricDef = MetricDef::counter(
     "webrtc_ice_candidates_total",
@@ -147,12 +153,6 @@ pub const SIGNALING_LATENCY: MetricDef = MetricDef::histogram(
 )
 .with_labels(&["type"])
 .with_buckets(SIGNALING_LATENCY_BUCKETS);
-/// Relayed signaling messages.
-pub const SIGNALING_RELAYED: MetricDef = MetricDef::counter(
-    "signaling_messages_relayed_total",
-    "Signaling messages relayed, by message type, outcome and error type.",
-)
-.with_labels(&["type", "outcome", "error_type"]);
 /// Errors by type.
 pub const ERRORS: MetricDef = MetricDef::counter(
     "errors_total",
@@ -182,7 +182,6 @@ pub static CATALOG: &[MetricDef] = &[
     PEER_RTT,
     PEER_QUALITY_SCORE,
     SIGNALING_LATENCY,
-    SIGNALING_RELAYED,
     ERRORS,
 ];
 

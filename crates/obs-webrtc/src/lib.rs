@@ -6,7 +6,8 @@
 //!
 //! - the signaling calls are spans (`webrtc.create_offer`, ..., with `webrtc.signaling.type` and
 //!   `webrtc.sdp.type`) timed in `webrtc_signaling_duration_ms{operation}` and counted in
-//!   `webrtc_signaling_operations_total{operation,outcome,error_type}`;
+//!   `webrtc_signaling_operations_total{operation,status}` (a failure's type is the span's
+//!   `error.type`);
 //! - ICE candidates are counted by type and direction, ICE attempts, successes and failures once
 //!   per connection, relayed connections in `turn_relay_total`;
 //! - every connection state change is counted and is an event on the `webrtc.connection` span,

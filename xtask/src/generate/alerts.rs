@@ -250,7 +250,7 @@ pub(crate) fn alerts(catalog: &Catalog) -> Vec<Alert> {
             covers: "issue 17 \"high signaling latency (p95)\"; design 002 §C HighSignalingLatency and §E (p95 < 200 ms, alert > 500 ms for 5m)",
             runbook: Runbook {
                 symptoms: "Calls take seconds to connect; the WebRTC dashboard's signaling p95 is above 500 ms.",
-                queries: vec![q("histogram_quantile(0.95, sum by (le, type) (rate(signaling_latency_ms_bucket[5m])))"), q("sum by (type, outcome) (rate(signaling_messages_relayed_total[5m]))"), q("max by (instance) (proc_memory_rss_mb)")],
+                queries: vec![q("histogram_quantile(0.95, sum by (le, type) (rate(signaling_latency_ms_bucket[5m])))"), q("sum by (type) (rate(signaling_latency_ms_count[5m]))"), q("max by (instance) (proc_memory_rss_mb)")],
                 causes: &["The process is CPU-starved (event loop lag rises with it: `event_loop_lag_ms`).", "A slow Redis or database call on the relay path (Redis and Database dashboards).", "A burst of messages (many joins at once) queuing behind one another."],
                 actions: &["Check CPU and `event_loop_lag_ms`; scale out replicas if the runtime is saturated.", "Check `redis_operation_duration_ms` p95; if Redis is slow, see LowCacheHitRate and Redis latency (`redis-cli --latency`).", "Open a slow `signaling.relay` trace in Jaeger to see which child span takes the time."],
             },
@@ -557,8 +557,8 @@ pub(crate) fn alerts(catalog: &Catalog) -> Vec<Alert> {
             description: "The circuit breaker of {{ $labels.service }} has been open for 5 minutes: calls to it are refused and the work that needs it halts.",
             covers: "design 003 CircuitBreakerOpen (critical, open for 5m)",
             runbook: Runbook {
-                symptoms: "Calls to the service fail fast with `error_type=\"circuit_open\"`; jobs that need it stall.",
-                queries: vec![q("max by (service) (circuit_breaker_state)"), q("sum by (service, op, outcome, error_type) (rate(external_calls_total[5m]))"), q("sum by (service, from, to) (increase(circuit_breaker_state_changes_total[1h]))")],
+                symptoms: "Calls to the service fail fast (their spans carry `error.type` circuit_open); jobs that need it stall.",
+                queries: vec![q("max by (service) (circuit_breaker_state)"), q("sum by (service, op, outcome) (rate(external_calls_total[5m]))"), q("sum by (service, from, to) (increase(circuit_breaker_state_changes_total[1h]))")],
                 causes: &["The external service is down or rejects our credentials.", "Timeouts set too tight for its current latency."],
                 actions: &["Check the service's status page and our credentials for it.", "Look at the errors that opened the breaker (the failed calls' spans).", "The breaker half-opens by itself; nothing to reset once the service is back."],
             },

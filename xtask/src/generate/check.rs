@@ -15,14 +15,6 @@ const TARGET_LABELS: &[&str] = &["job", "instance"];
 /// Series Prometheus makes itself for every target.
 const SYNTHETIC: &[&str] = &["up", "scrape_duration_seconds", "scrape_samples_scraped"];
 
-/// Renames under way on branch `conform` (to the issues' names): the panels use the final name,
-/// which resolves to the current one only while no catalog has the final name yet. Remove once
-/// `conform` is on main.
-const PENDING_RENAMES: &[(&str, &str)] = &[
-    ("db_pool_connections_total", "db_pool_connections"),
-    ("active_recordings_total", "active_recordings"),
-];
-
 /// The labels `metric` has, or why it is unknown.
 fn labels_of(
     catalog: &Catalog,
@@ -30,13 +22,6 @@ fn labels_of(
     metric: &str,
 ) -> Result<Vec<String>, String> {
     if let Some(def) = catalog.def(metric) {
-        return Ok(def.labels.iter().map(|l| (*l).to_owned()).collect());
-    }
-    if let Some(def) = PENDING_RENAMES
-        .iter()
-        .find(|(to, _)| *to == metric)
-        .and_then(|(_, from)| catalog.def(from))
-    {
         return Ok(def.labels.iter().map(|l| (*l).to_owned()).collect());
     }
     for (suffix, extra) in [("_bucket", Some("le")), ("_sum", None), ("_count", None)] {

@@ -435,8 +435,8 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
             "Signaling messages relayed",
             "ops",
             &[(
-                "sum by (type, outcome) (rate(signaling_messages_relayed_total[$__rate_interval]))",
-                "{{type}} {{outcome}}",
+                "sum by (type) (rate(signaling_latency_ms_count[$__rate_interval]))",
+                "{{type}}",
             )],
         ),
         quiet(ts(
@@ -664,11 +664,11 @@ pub(crate) fn dashboards(catalog: &Catalog) -> Vec<Dashboard> {
             )],
         ),
         ts(
-            "Flow steps by outcome",
+            "Flow steps per second",
             "ops",
             &[(
-                "sum by (flow, outcome) (rate(flow_steps_total[$__rate_interval]))",
-                "{{flow}} {{outcome}}",
+                "sum by (flow, step) (rate(flow_step_duration_ms_count[$__rate_interval]))",
+                "{{flow}} {{step}}",
             )],
         ),
         quiet(ts(

@@ -43,9 +43,9 @@ pub(crate) fn slos() -> Vec<Slo> {
         },
         Slo {
             name: "signaling_errors",
-            objective: "error rate under 0.1 %: fewer than 0.1 % of signaling messages fail to relay",
+            objective: "error rate under 0.1 %: fewer WebRTC and signaling errors (`errors_total`) than 0.1 % of the signaling messages relayed",
             budget: 0.001,
-            error_ratio: "sum(rate(signaling_messages_relayed_total{outcome!=\"success\"}[{w}])) / sum(rate(signaling_messages_relayed_total[{w}]))",
+            error_ratio: "sum(rate(errors_total[{w}])) / sum(rate(signaling_latency_ms_count[{w}]))",
         },
     ]
 }
@@ -107,9 +107,19 @@ pub(crate) fn alerts(catalog: &Catalog) -> Vec<Alert> {
             covers: "issue 17 slo.yml multi-window multi-burn-rate alerts (14.4x over 1h and 5m, 6x over 6h and 30m), for every SLO",
             runbook: Runbook {
                 symptoms: "The SLOs and error budget dashboard shows a burn rate far above 1 for the SLO.",
-                queries: vec!["slo:error_ratio:rate1h / on (slo) slo:error_budget:ratio".into(), "slo:error_ratio:rate5m".into()],
-                causes: &["The cause of the SLO's own symptom alert: HighHttpErrorRate (http_availability), HighSignalingLatency (signaling_latency), LowIceSuccessRate (ice_success), relay errors (signaling_errors: `errors_total`).", "A deploy or dependency outage."],
-                actions: &["Follow the section of the matching symptom alert.", "Roll back a recent deploy if the burn started with it.", "Freeze risky changes until the budget recovers."],
+                queries: vec![
+                    "slo:error_ratio:rate1h / on (slo) slo:error_budget:ratio".into(),
+                    "slo:error_ratio:rate5m".into(),
+                ],
+                causes: &[
+                    "The cause of the SLO's own symptom alert: HighHttpErrorRate (http_availability), HighSignalingLatency (signaling_latency), LowIceSuccessRate (ice_success), relay errors (signaling_errors: `errors_total`).",
+                    "A deploy or dependency outage.",
+                ],
+                actions: &[
+                    "Follow the section of the matching symptom alert.",
+                    "Roll back a recent deploy if the burn started with it.",
+                    "Freeze risky changes until the budget recovers.",
+                ],
             },
             test: Test {
                 eval: "70m",
@@ -117,15 +127,30 @@ pub(crate) fn alerts(catalog: &Catalog) -> Vec<Alert> {
                 silent: http(100.0, 0.005),
                 labels: vec![("slo", "http_availability")],
                 more: vec![
-                    (counter("ice_attempted_total", 10.0).into_iter().chain(counter("ice_connected_total", 5.0)).collect(), vec![("slo", "ice_success")]),
                     (
-                        counter("signaling_messages_relayed_total{type=\"offer\",outcome=\"success\"}", 100.0)
+                        counter("ice_attempted_total", 10.0)
                             .into_iter()
-                            .chain(counter("signaling_messages_relayed_total{type=\"offer\",outcome=\"error\",error_type=\"delivery_failed\"}", 5.0))
+                            .chain(counter("ice_connected_total", 5.0))
+                            .collect(),
+                        vec![("slo", "ice_success")],
+                    ),
+                    (
+                        counter("signaling_latency_ms_count{type=\"offer\"}", 100.0)
+                            .into_iter()
+                            .chain(counter("errors_total{type=\"delivery_failed\"}", 5.0))
                             .collect(),
                         vec![("slo", "signaling_errors")],
                     ),
-                    (histogram(catalog, "signaling_latency_ms", "type=\"offer\"", 400.0, 60.0), vec![("slo", "signaling_latency")]),
+                    (
+                        histogram(
+                            catalog,
+                            "signaling_latency_ms",
+                            "type=\"offer\"",
+                            400.0,
+                            60.0,
+                        ),
+                        vec![("slo", "signaling_latency")],
+                    ),
                 ],
             },
         },
@@ -139,9 +164,18 @@ pub(crate) fn alerts(catalog: &Catalog) -> Vec<Alert> {
             covers: "issue 17 slo.yml multi-window multi-burn-rate alerts, the SRE workbook's ticket level (3x over 1d and 2h, 1x over 3d and 6h)",
             runbook: Runbook {
                 symptoms: "The burn rate stays above 1 for hours; no symptom alert may be firing.",
-                queries: vec!["slo:error_ratio:rate1d / on (slo) slo:error_budget:ratio".into(), "slo:error_ratio:rate3d / on (slo) slo:error_budget:ratio".into()],
-                causes: &["A steady low error or latency regression below the symptom alerts' thresholds.", "A slowly degrading dependency."],
-                actions: &["Find when the ratio rose on the SLO dashboard and what was deployed then.", "File a ticket; fix within days, before the budget runs out."],
+                queries: vec![
+                    "slo:error_ratio:rate1d / on (slo) slo:error_budget:ratio".into(),
+                    "slo:error_ratio:rate3d / on (slo) slo:error_budget:ratio".into(),
+                ],
+                causes: &[
+                    "A steady low error or latency regression below the symptom alerts' thresholds.",
+                    "A slowly degrading dependency.",
+                ],
+                actions: &[
+                    "Find when the ratio rose on the SLO dashboard and what was deployed then.",
+                    "File a ticket; fix within days, before the budget runs out.",
+                ],
             },
             test: Test {
                 eval: "3h",

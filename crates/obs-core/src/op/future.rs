@@ -164,10 +164,25 @@ fn finish(
             }
             None => labels[0] = name,
         }
+        metrics.duration.with(&labels[..count]).record(elapsed_ms);
+        if metrics.failures_only {
+            if outcome != OpOutcome::Success {
+                labels[count] = outcome.error_type();
+                metrics.outcomes.with(&labels[..=count]).increment(1);
+            }
+            return;
+        }
         labels[count] = outcome.label();
         labels[count + 1] = outcome.error_type();
-        metrics.duration.with(&labels[..count]).record(elapsed_ms);
-        metrics.outcomes.with(labels).increment(1);
+        // An outcome counter that declares no `error_type` label (a design document's
+        // `{operation,status}`) gets the outcome alone; the error type stays on the span.
+        let with_error_type = metrics.outcomes.def().labels.len() != count + 1;
+        let outcome_labels = if with_error_type {
+            &labels[..]
+        } else {
+            &labels[..=count]
+        };
+        metrics.outcomes.with(outcome_labels).increment(1);
     }));
     let span = cx.span();
     // A panic in the caller's attribute callback must not keep the span from ending.

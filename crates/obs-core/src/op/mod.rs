@@ -78,13 +78,16 @@ static DEFAULT_DURATION: HistogramVec = HistogramVec::new(&catalog::OPERATION_DU
 static DEFAULT_OUTCOMES: CounterVec = CounterVec::new(&catalog::OPERATIONS);
 
 /// The metrics an operation records: a duration histogram with the base label values, and an
-/// outcome counter with the base label values followed by `outcome` and `error_type`.
+/// outcome counter with the base label values followed by `outcome` and `error_type` (or a
+/// failure counter, with the base label values followed by the error type).
 #[derive(Debug, Clone)]
 struct OpMetrics {
     duration: &'static HistogramVec,
     outcomes: &'static CounterVec,
     /// The base label values; `None` for the generic metrics, whose one label is the name.
     labels: Option<Vec<Cow<'static, str>>>,
+    /// `outcomes` counts failures only (errors and timeouts), labelled by their error type.
+    failures_only: bool,
 }
 
 /// What [`instrument`] records: the span's name, kind, attributes and links, the metrics, and
@@ -120,6 +123,7 @@ impl Operation {
                 duration: &DEFAULT_DURATION,
                 outcomes: &DEFAULT_OUTCOMES,
                 labels: None,
+                failures_only: false,
             },
             classify: ByErrorType,
             on_result: (),
@@ -177,7 +181,10 @@ impl<C, R, T> Operation<C, R, T> {
 
     /// Records in a crate's own metrics instead of the generic ones. `labels` are the values of the
     /// duration histogram's labels; the outcome counter's labels are the same followed by
-    /// `outcome` and `error_type`.
+    /// `outcome` and `error_type`, or by the outcome alone when the counter declares exactly one
+    /// label more than `labels` (a design document's `{operation,status}`: the error type is then
+    /// on the span only, as `error.type`). The outcome label may have any name (`status`,
+    /// `outcome`); its values are `success`, `error` and `timeout`.
     pub fn metrics(
         mut self,
         duration: &'static HistogramVec,
@@ -188,6 +195,47 @@ impl<C, R, T> Operation<C, R, T> {
             duration,
             outcomes,
             labels: Some(labels.into_iter().map(Into::into).collect()),
+            failures_only: false,
+        };
+        self
+    }
+
+    /// Records in a crate's own duration histogram and a failure counter, for the design
+    /// documents' metrics that count failures only (`flow_failures_total{flow,step,error_type}`,
+    /// `worker_stage_failures_total{stage,code}`): `labels` are the duration histogram's label
+    /// values; an error or a timeout adds one to `failures` with the same values followed by
+    /// its error type (in the counter's last label, whatever its name); a success counts in the
+    /// histogram only.
+    ///
+    /// ```
+    /// use obs_core::catalog::MetricDef;
+    /// use obs_core::metrics::{CounterVec, HistogramVec};
+    /// use obs_core::{instrument, Operation};
+    ///
+    /// const STAGE_MS: MetricDef = MetricDef::histogram("doc_stage_ms", "Stages.").with_labels(&["stage"]);
+    /// const FAILURES: MetricDef =
+    ///     MetricDef::counter("doc_stage_failures_total", "Failed stages.").with_labels(&["stage", "code"]);
+    /// static STAGE_MS_VEC: HistogramVec = HistogramVec::new(&STAGE_MS);
+    /// static FAILURES_VEC: CounterVec = CounterVec::new(&FAILURES);
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let op = Operation::new("stage transcode").failure_metrics(&STAGE_MS_VEC, &FAILURES_VEC, ["transcode"]);
+    /// let out = instrument(op, async { Ok::<_, std::io::Error>(1) }).await;
+    /// assert_eq!(out.unwrap(), 1);
+    /// # }
+    /// ```
+    pub fn failure_metrics(
+        mut self,
+        duration: &'static HistogramVec,
+        failures: &'static CounterVec,
+        labels: impl IntoIterator<Item = impl Into<Cow<'static, str>>>,
+    ) -> Self {
+        self.metrics = OpMetrics {
+            duration,
+            outcomes: failures,
+            labels: Some(labels.into_iter().map(Into::into).collect()),
+            failures_only: true,
         };
         self
     }

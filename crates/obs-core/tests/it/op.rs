@@ -40,7 +40,23 @@ const WIDE_MS: MetricDef =
     MetricDef::histogram("test_wide_duration_ms", "Wide test calls.").with_labels(&WIDE);
 const WIDE_CALLS: MetricDef = MetricDef::counter("test_wide_total", "Wide test calls.")
     .with_labels(&["a", "b", "c", "d", "e", "f", "g", "outcome", "error_type"]);
-static CATALOG: &[MetricDef] = &[CALL_MS, CALLS, WIDE_MS, WIDE_CALLS];
+/// An outcome counter without `error_type`, as the design documents name some (`{command,status}`).
+const STATUS_CALLS: MetricDef =
+    MetricDef::counter("test_status_calls_total", "Test calls by status.")
+        .with_labels(&["peer", "status"]);
+/// A failure counter (`worker_stage_failures_total{stage,code}`-like): failures only.
+const FAILED_CALLS: MetricDef = MetricDef::counter("test_failed_calls_total", "Failed test calls.")
+    .with_labels(&["peer", "code"]);
+static CATALOG: &[MetricDef] = &[
+    CALL_MS,
+    CALLS,
+    WIDE_MS,
+    WIDE_CALLS,
+    STATUS_CALLS,
+    FAILED_CALLS,
+];
+static FAILED_CALLS_VEC: CounterVec = CounterVec::new(&FAILED_CALLS);
+static STATUS_CALLS_VEC: CounterVec = CounterVec::new(&STATUS_CALLS);
 static CALL_MS_VEC: HistogramVec = HistogramVec::new(&CALL_MS);
 static CALLS_VEC: CounterVec = CounterVec::new(&CALLS);
 static WIDE_MS_VEC: HistogramVec = HistogramVec::new(&WIDE_MS);
@@ -98,6 +114,29 @@ fn outcomes_spans_and_unchanged_outputs() {
             )
             .await;
             assert_eq!(wide, Err(PayError::Declined));
+            let case = |i: u8| match i {
+                0 => Ok(()),
+                1 => Err(PayError::Declined),
+                _ => Err(PayError::GatewayTimeout),
+            };
+            for i in 0..3 {
+                let status: Result<(), PayError> = instrument(
+                    Operation::new("status.call").metrics(&CALL_MS_VEC, &STATUS_CALLS_VEC, ["acq"]),
+                    async { case(i) },
+                )
+                .await;
+                assert_eq!(status, case(i));
+                let failed: Result<(), PayError> = instrument(
+                    Operation::new("failing.call").failure_metrics(
+                        &CALL_MS_VEC,
+                        &FAILED_CALLS_VEC,
+                        ["fail"],
+                    ),
+                    async { case(i) },
+                )
+                .await;
+                assert_eq!(failed, case(i));
+            }
             let classified = instrument_with(Operation::new("probe"), async { 404_u16 }, |code| {
                 if *code >= 400 {
                     OpOutcome::Error("http_404".into())
@@ -155,6 +194,37 @@ fn outcomes_spans_and_unchanged_outputs() {
             ),
             Some(1.0)
         );
+        for status in ["success", "error", "timeout"] {
+            assert_eq!(
+                snap.value(
+                    "test_status_calls_total",
+                    &[("peer", "acq"), ("status", status)]
+                ),
+                Some(1.0),
+                "{status}"
+            );
+        }
+        assert_eq!(snap.series_count("test_status_calls_total"), 3);
+        assert_eq!(
+            snap.value("test_call_duration_ms_count", &[("peer", "fail")]),
+            Some(3.0)
+        );
+        for code in ["declined", "gateway_timeout"] {
+            assert_eq!(
+                snap.value(
+                    "test_failed_calls_total",
+                    &[("peer", "fail"), ("code", code)]
+                ),
+                Some(1.0),
+                "{code}"
+            );
+        }
+        assert_eq!(
+            snap.series_count("test_failed_calls_total"),
+            2,
+            "{}",
+            snap.text
+        );
 
         guard.force_flush().unwrap();
         let spans = receiver.wait_for(WAIT, |s| s.iter().filter(|s| s.name == "pay").count() >= 4);
@@ -178,6 +248,15 @@ fn outcomes_spans_and_unchanged_outputs() {
         assert!(
             pays.iter()
                 .any(|s| s.attr("error.type") == Some("cancelled"))
+        );
+        // The error type a status-only counter leaves out is on the span.
+        let status_spans = receiver.wait_for(WAIT, |s| {
+            s.iter().filter(|s| s.name == "status.call").count() >= 3
+        });
+        assert!(
+            status_spans
+                .iter()
+                .any(|s| s.name == "status.call" && s.attr("error.type") == Some("declined"))
         );
         let call = spans.iter().find(|s| s.name == "gateway.call").unwrap();
         assert_eq!(call.kind, 3);

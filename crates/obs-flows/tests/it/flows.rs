@@ -370,3 +370,95 @@ fn an_unfinished_flow_is_cancelled_and_an_out_of_order_step_is_still_timed() {
         Some(1.0)
     );
 }
+
+#[test]
+fn custom_flows_take_names_known_at_run_time_and_unknown_steps_share_one_label() {
+    let recorder = LocalRecorder::new();
+    let _in_force = recorder.enter();
+    // Names read at run time (configuration, say): owned strings, not `&'static str`.
+    let config = String::from("ingest_video: fetch, transcode, publish");
+    let (name, steps) = config.split_once(':').unwrap();
+    let steps: Vec<String> = steps.split(',').map(|s| s.trim().to_owned()).collect();
+    let ingest = obs_flows::FlowDef::custom(name.to_owned(), steps.clone());
+    assert_eq!(ingest.name(), "ingest_video");
+    assert_eq!(ingest.steps().count(), 3);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for attempt in 0..3 {
+            let flow = ingest.start();
+            for step in &steps {
+                flow.step(step, async { Ok::<_, io::Error>(()) })
+                    .await
+                    .unwrap();
+            }
+            // Step names made per run (an id in the name, say) must not grow the series.
+            let odd = format!("retry-{attempt}");
+            let failed = flow
+                .step(&odd, async {
+                    Err::<(), _>(io::Error::new(io::ErrorKind::TimedOut, "slow"))
+                })
+                .await;
+            assert_eq!(failed.unwrap_err().kind(), io::ErrorKind::TimedOut);
+            flow.finish();
+        }
+        // A ready flow still works with `&'static str` steps.
+        let login = flows::LOGIN.start();
+        login
+            .step("login_attempt", async { Ok::<_, io::Error>(()) })
+            .await
+            .unwrap();
+        login.finish();
+    });
+    let snap = recorder.snapshot();
+    for step in &steps {
+        assert_eq!(
+            snap.value(
+                "flow_step_duration_ms_count",
+                &[("flow", "ingest_video"), ("step", step)]
+            ),
+            Some(3.0),
+            "{}",
+            snap.text
+        );
+    }
+    assert_eq!(
+        snap.value(
+            "flow_step_duration_ms_count",
+            &[("flow", "ingest_video"), ("step", obs_flows::OTHER_STEP)]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        snap.value(
+            "flow_failures_total",
+            &[
+                ("flow", "ingest_video"),
+                ("step", obs_flows::OTHER_STEP),
+                ("error_type", "TimedOut")
+            ]
+        ),
+        Some(3.0),
+        "{}",
+        snap.text
+    );
+    assert!(!snap.text.contains("retry-"), "{}", snap.text);
+    assert_eq!(
+        snap.value(
+            "flow_duration_ms_count",
+            &[("flow", "ingest_video"), ("outcome", "error")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        snap.value(
+            "flow_step_duration_ms_count",
+            &[("flow", "auth_login"), ("step", "login_attempt")]
+        ),
+        Some(1.0)
+    );
+    // Failures only: a flow step that succeeded is in no failure series.
+    assert_eq!(snap.series_count("flow_failures_total"), 1, "{}", snap.text);
+}

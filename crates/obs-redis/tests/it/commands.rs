@@ -9,7 +9,7 @@ use obs_testkit::{LocalRecorder, MetricsSnapshot};
 use redis::AsyncCommands as _;
 use redis::Commands as _;
 
-use crate::server::RedisServer;
+use crate::server::{ClientOf as _, RedisServer};
 
 fn ops(snap: &MetricsSnapshot, command: &str, status: &str) -> f64 {
     snap.sum(
@@ -126,11 +126,7 @@ async fn errors_are_classified_and_returned_unchanged() {
     assert_eq!(
         snap.value(
             "redis_operations_total",
-            &[
-                ("command", "LPUSH"),
-                ("status", "error"),
-                ("error_type", "wrongtype")
-            ]
+            &[("command", "LPUSH"), ("status", "error")]
         ),
         Some(1.0)
     );
@@ -158,8 +154,15 @@ async fn restart_mid_run_is_counted_and_recovered() {
     let mut failures = 0;
     for _ in 0..3 {
         let r: redis::RedisResult<i64> = con.incr("counter", 1).await;
-        if r.is_err() {
+        if let Err(e) = r {
             failures += 1;
+            // The type the span's `error.type` gets: a fixed name, not the message.
+            let kind = obs_redis::error_type(&e);
+            assert!(
+                e.is_timeout()
+                    || ["connection_refused", "connection_dropped", "io"].contains(&kind),
+                "{kind}: {e}"
+            );
         }
     }
     assert!(failures > 0, "commands fail while the server is down");
@@ -179,13 +182,13 @@ async fn restart_mid_run_is_counted_and_recovered() {
     let errors = snap.sum("redis_operations_total", &[("status", "error")])
         + snap.sum("redis_operations_total", &[("status", "timeout")]);
     assert!(errors >= f64::from(failures), "{}", snap.text);
-    for sample in snap.find("redis_operations_total", &[("status", "error")]) {
-        let kind = sample.label("error_type").unwrap_or_default();
-        assert!(
-            ["connection_refused", "connection_dropped", "io", "timeout"].contains(&kind),
-            "{kind}"
-        );
-    }
+    assert!(
+        snap.find("redis_operations_total", &[])
+            .iter()
+            .all(|s| s.label("error_type").is_none()),
+        "{}",
+        snap.text
+    );
     assert_eq!(ops(&snap, "INCRBY", "success"), 1.0);
 }
 
@@ -217,11 +220,7 @@ async fn error_replies_inside_batches_and_unknown_commands_are_classified() {
     assert_eq!(
         snap.value(
             "redis_operations_total",
-            &[
-                ("command", "PIPELINE"),
-                ("status", "error"),
-                ("error_type", "wrongtype")
-            ]
+            &[("command", "PIPELINE"), ("status", "error")]
         ),
         Some(1.0)
     );

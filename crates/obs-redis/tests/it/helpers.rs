@@ -7,7 +7,7 @@ use obs_redis::{Cache, Decision, Instrumented, RateLimiter, RedisReadiness, Sess
 use obs_testkit::LocalRecorder;
 use serde::{Deserialize, Serialize};
 
-use crate::server::RedisServer;
+use crate::server::{ClientOf as _, RedisServer};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Profile {
@@ -29,7 +29,7 @@ async fn cache_counts_hits_misses_and_the_hit_rate() {
             .await
             .unwrap(),
     );
-    let cache = Cache::new(con, "profile");
+    let cache = Cache::new(con.clone(), "profile");
     let ada = Profile {
         name: "ada".into(),
         roles: vec!["admin".into()],
@@ -83,6 +83,25 @@ async fn cache_counts_hits_misses_and_the_hit_rate() {
     assert_eq!(op("set"), Some(2.0));
     assert_eq!(op("load"), Some(1.0));
     assert_eq!(op("delete"), Some(2.0));
+
+    // A second cache of the type shares the window: one rate over the lookups of both.
+    let second = Cache::new(con, "profile");
+    assert_eq!(second.get::<Profile>("profile:1").await.unwrap(), None);
+    let rate = recorder
+        .snapshot()
+        .value("cache_hit_rate_percent", &[("cache_type", "profile")])
+        .unwrap();
+    assert!((rate - 400.0 / 7.0).abs() < 1e-9, "{rate}");
+    // Once every cache of the type is gone, so is its rate.
+    drop(cache);
+    drop(second);
+    let gone = recorder.snapshot();
+    assert_eq!(
+        gone.series_count("cache_hit_rate_percent"),
+        0,
+        "{}",
+        gone.text
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -64,7 +64,7 @@ fn operations_count_by_status_and_gauges_follow_the_room() {
         during.value("room_utilization_percent", &[("room", "room-a")]),
         Some(50.0)
     );
-    assert_eq!(during.value("active_recordings", &[]), Some(1.0));
+    assert_eq!(during.value("active_recordings_total", &[]), Some(1.0));
 
     let open = recorder.snapshot();
     assert_eq!(
@@ -75,7 +75,7 @@ fn operations_count_by_status_and_gauges_follow_the_room() {
         open.value("room_utilization_percent", &[("room", "room-a")]),
         Some(25.0)
     );
-    assert_eq!(open.value("active_recordings", &[]), Some(0.0));
+    assert_eq!(open.value("active_recordings_total", &[]), Some(0.0));
     assert_eq!(
         ops(&open, "room_operations_total", "create", "success"),
         1.0
@@ -84,16 +84,14 @@ fn operations_count_by_status_and_gauges_follow_the_room() {
     assert_eq!(
         open.value(
             "room_operations_total",
-            &[
-                ("operation", "join"),
-                ("status", "error"),
-                ("error_type", "PermissionDenied")
-            ]
+            &[("operation", "join"), ("status", "error")]
         ),
         Some(1.0),
         "{}",
         open.text
     );
+    // The label sets exactly: the error type is on the span, not a label.
+    assert!(!open.text.contains("error_type"), "{}", open.text);
     assert_eq!(ops(&open, "room_operations_total", "kick", "success"), 1.0);
     assert_eq!(
         ops(
@@ -210,7 +208,7 @@ fn a_failed_operation_changes_nothing_tracked() {
     );
     assert_eq!(ops(&snap, "room_operations_total", "close", "error"), 1.0);
     assert_eq!(snap.value("sessions_created_total", &[]), Some(1.0));
-    assert_eq!(snap.value("active_recordings", &[]), None);
+    assert_eq!(snap.value("active_recordings_total", &[]), Some(0.0));
 }
 
 #[test]
@@ -226,7 +224,7 @@ fn closing_with_a_recording_running_stops_counting_it_and_dropping_rooms_removes
         rooms.close("room-c", ok()).await.unwrap();
     });
     let snap = recorder.snapshot();
-    assert_eq!(snap.value("active_recordings", &[]), Some(1.0));
+    assert_eq!(snap.value("active_recordings_total", &[]), Some(1.0));
     assert_eq!(snap.series_count("room_participants_current"), 1);
     let stats = rooms.all_stats();
     assert_eq!(stats.len(), 1);
@@ -235,7 +233,12 @@ fn closing_with_a_recording_running_stops_counting_it_and_dropping_rooms_removes
 
     recorder.run(|| drop(rooms));
     let snap = recorder.snapshot();
-    assert_eq!(snap.value("active_recordings", &[]), Some(0.0));
+    assert_eq!(
+        snap.value("active_recordings_total", &[]),
+        None,
+        "{}",
+        snap.text
+    );
     assert_eq!(
         snap.series_count("room_participants_current"),
         0,
@@ -263,4 +266,52 @@ fn participant_types_name_their_labels() {
         assert_eq!(kind.as_str(), label);
         assert_eq!(kind.to_string(), label);
     }
+}
+
+#[test]
+fn gauges_are_read_at_scrape_time_whatever_the_recorder() {
+    // Rooms changed while no recorder was in force (before `init`, say) still show as they are
+    // once one is: the gauges are read from the live rooms at each rendering.
+    let rooms = Rooms::new();
+    let host = Participant::new("room-e", "u-1", ParticipantType::Host);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            rooms
+                .create(RoomSpec::new("room-e").max_participants(8), ok())
+                .await
+                .unwrap();
+            rooms.join(&host, ok()).await.unwrap();
+            rooms.start_recording("room-e", ok()).await.unwrap();
+        });
+    let recorder = LocalRecorder::new();
+    let snap = recorder.snapshot();
+    assert_eq!(
+        snap.value("room_participants_current", &[("room", "room-e")]),
+        Some(1.0),
+        "{}",
+        snap.text
+    );
+    assert_eq!(
+        snap.value("room_utilization_percent", &[("room", "room-e")]),
+        Some(12.5)
+    );
+    assert_eq!(snap.value("active_recordings_total", &[]), Some(1.0));
+    assert_eq!(snap.kind("active_recordings_total"), Some("gauge"));
+    // A second Rooms adds its own rooms and recordings to the same series.
+    let other = Rooms::new();
+    assert!(other.track(RoomSpec::new("room-f")));
+    block_on(&recorder, other.start_recording("room-f", ok())).unwrap();
+    let both = recorder.snapshot();
+    assert_eq!(both.value("active_recordings_total", &[]), Some(2.0));
+    assert_eq!(both.series_count("room_participants_current"), 2);
+    drop(rooms);
+    let one = recorder.snapshot();
+    assert_eq!(one.value("active_recordings_total", &[]), Some(1.0));
+    assert_eq!(
+        one.value("room_participants_current", &[("room", "room-f")]),
+        Some(0.0)
+    );
+    assert_eq!(one.series_count("room_participants_current"), 1);
 }

@@ -76,15 +76,10 @@ fn relayed_messages_join_the_senders_trace() {
         assert!(undeliverable.to_string().contains("bob is not connected"));
 
         assert_eq!(sum("signaling_latency_ms_count", &[("type", "offer")]), 2.0);
-        let relayed = "signaling_messages_relayed_total";
-        assert_eq!(
-            sum(relayed, &[("type", "offer"), ("outcome", "success")]),
-            1.0
-        );
-        assert_eq!(
-            sum(relayed, &[("type", "offer"), ("outcome", "error")]),
-            1.0
-        );
+        let relays = "obs_operations_total";
+        let relay = ("operation", "webrtc.signaling.relay");
+        assert_eq!(sum(relays, &[relay, ("outcome", "success")]), 1.0);
+        assert_eq!(sum(relays, &[relay, ("outcome", "error")]), 1.0);
         assert_eq!(sum("errors_total", &[("type", "malformed_message")]), 1.0);
         assert_eq!(sum("errors_total", &[("type", "delivery_failed")]), 1.0);
 
