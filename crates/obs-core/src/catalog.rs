@@ -330,7 +330,8 @@ fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Checks a catalog: valid Prometheus names and label keys, `_total` on counters only, help text,
+/// Checks a catalog: valid Prometheus names and label keys, `_total` on every counter and on no
+/// histogram (a gauge may have it), help text,
 /// strictly increasing buckets on histograms, and no name declared twice with different definitions.
 ///
 /// # Errors
@@ -348,8 +349,15 @@ pub fn validate(defs: &[MetricDef]) -> Result<(), CatalogError> {
         if def.help.trim().is_empty() {
             return Err(err("help text is empty"));
         }
-        if (def.kind == MetricKind::Counter) != def.name.ends_with("_total") {
-            return Err(err("counters, and only counters, end in _total"));
+        // Gauges may end in `_total` too: a gauge that counts what exists now (the size of a
+        // blocklist, the reports waiting) reads as a total, as the design documents name them.
+        let total = def.name.ends_with("_total");
+        match def.kind {
+            MetricKind::Counter if !total => return Err(err("counters end in _total")),
+            MetricKind::Histogram if total => {
+                return Err(err("histograms do not end in _total"));
+            }
+            _ => {}
         }
         for (i, label) in def.labels.iter().enumerate() {
             if !valid_name(label) || label.starts_with("__") || *label == "le" {
@@ -395,7 +403,7 @@ mod tests {
         let cases = [
             MetricDef::counter("bad-name_total", "x"),
             MetricDef::counter("requests", "counter without _total"),
-            MetricDef::gauge("queue_total", "gauge with _total"),
+            MetricDef::histogram("latency_total", "histogram with _total"),
             MetricDef::counter("x_total", " "),
             MetricDef::counter("x_total", "x").with_labels(&["le"]),
             MetricDef::counter("x_total", "x").with_labels(&["a", "a"]),
