@@ -85,7 +85,10 @@ async fn visit_admin_urls(base: &str) -> Vec<String> {
     for (path, what) in [
         ("/metrics", "Prometheus text"),
         ("/metrics/json", "the same as JSON"),
-        ("/readyz", "readiness (database and Redis checked; only failures are listed)"),
+        (
+            "/readyz",
+            "readiness (database and Redis checked; only failures are listed)",
+        ),
     ] {
         let line = match client.get(format!("{base}{path}")).send().await {
             Ok(response) => {

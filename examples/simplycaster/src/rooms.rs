@@ -4,7 +4,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use obs_flows::{Job, JobStatus, SecurityEvent, flows, security_event, stage};
+use obs_flows::{
+    ExternalCall, ExternalError, InflightJob, Job, JobStatus, SecurityEvent, flows, security_event,
+    stage,
+};
 use obs_rooms::{Participant, ParticipantType, RoomSpec};
 use serde::{Deserialize, Serialize};
 
@@ -369,13 +372,29 @@ async fn finish_recording(
         .await?;
     flow.step("upload", async {
         let job = Job::created();
+        let _inflight = InflightJob::start();
         job.transition(JobStatus::RUNNING);
         let uploaded = stage("upload", async {
-            // The recording's bytes would go to object storage here; the demo keeps the counts.
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-            Ok::<_, AppError>(())
+            // The recording's bytes would go to object storage here (the demo keeps the
+            // counts): a call to another service, with a time limit and a circuit breaker.
+            ExternalCall::new("object_storage", "put")
+                .timeout(std::time::Duration::from_secs(2))
+                .breaker(state.storage.clone())
+                .call(async {
+                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    Ok::<_, AppError>(())
+                })
+                .await
         })
-        .await;
+        .await
+        .map_err(|e| match e {
+            ExternalError::Failed(e) => e,
+            _ => AppError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "storage is unavailable",
+            ),
+        });
         job.transition(if uploaded.is_ok() {
             JobStatus::SUCCEEDED
         } else {

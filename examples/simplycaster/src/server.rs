@@ -68,7 +68,9 @@ pub fn api() -> Router<AppState> {
 /// The whole app: the API, `/metrics`, `/metrics/json`, `/healthz`, `/readyz` (database and,
 /// with Redis, Redis), and obs-http's layer on all of it.
 pub fn router(state: AppState) -> Router {
-    let mut admin = AdminRouter::new().shared_readiness_check(state.db.readiness());
+    let mut admin = AdminRouter::new()
+        .shared_readiness_check(state.db.readiness())
+        .readiness_check(state.storage.clone());
     if let Some(redis) = state.kv.readiness() {
         admin = admin.readiness_check(redis);
     }

@@ -174,7 +174,7 @@ impl Ctx {
 pub async fn run(addr: std::net::SocketAddr, sim: &Simulation) -> Summary {
     let stats = Arc::new(Stats::default());
     let ctx = Arc::new(Ctx {
-        client: Client::new(addr, Arc::clone(&stats)),
+        client: Client::with_stats(addr, Arc::clone(&stats)),
         stats: Arc::clone(&stats),
         board: Board::default(),
         deadline: Instant::now() + sim.duration,
@@ -272,8 +272,22 @@ async fn sign_up(ctx: &Ctx, who: &str, moderator_key: Option<&str>) -> Option<(S
 
 async fn user(ctx: &Ctx, i: usize) {
     let who = format!("u{i}");
-    if i.is_multiple_of(4) {
-        // A mistyped password: a failed login, counted as a security event.
+    if i == 0 {
+        // Someone guessing a password: wrong passwords until the login rate limit answers 429
+        // (failed logins and the rate limit counted as security events).
+        let (name, _) = credentials(ctx, "guessed");
+        for attempt in 0..=crate::kv::LOGIN_LIMIT {
+            let _ = ctx
+                .client
+                .post(
+                    "/auth/login",
+                    None,
+                    &json!({"name": name, "password": format!("guess-{attempt}")}),
+                )
+                .await;
+        }
+    } else if i.is_multiple_of(4) {
+        // A mistyped password: one failed login.
         let (name, _) = credentials(ctx, &who);
         let _ = ctx
             .client

@@ -36,6 +36,9 @@ pub struct Inner {
     pub media: Media,
     /// The key a registration carries to make a moderator.
     pub moderator_key: String,
+    /// The object storage's circuit breaker (recordings are uploaded there); also a readiness
+    /// check.
+    pub storage: obs_flows::CircuitBreaker,
     /// Recordings in progress, by room: the recording id and its flow.
     pub recordings: Mutex<HashMap<String, (String, Flow)>>,
 }
@@ -50,6 +53,7 @@ impl AppState {
             lobby: Lobby::default(),
             media: Media::new(),
             moderator_key,
+            storage: obs_flows::CircuitBreaker::new("object_storage"),
             recordings: Mutex::default(),
         }))
     }

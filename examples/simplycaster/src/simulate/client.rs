@@ -20,7 +20,12 @@ pub struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(addr: SocketAddr, stats: Arc<Stats>) -> Self {
+    /// A client of the app at `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self::with_stats(addr, Arc::default())
+    }
+
+    pub(crate) fn with_stats(addr: SocketAddr, stats: Arc<Stats>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .pool_max_idle_per_host(4)
