@@ -291,7 +291,7 @@ async fn hostile_requests(addr: std::net::SocketAddr) -> Hostile {
         format!(r#"{{"name":"{name}","password":"{PASSWORD}"#), // cut short
         format!(r#"{{"name":42,"password":"{PASSWORD}"}}"#),    // mistyped
         format!(r#"{{"name":"{name}","password":["{PASSWORD}"]}}"#),
-        format!(r#"{PASSWORD}"#),
+        PASSWORD.to_owned(),
     ];
     for body in bodies {
         let response = http
