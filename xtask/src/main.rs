@@ -1,8 +1,10 @@
 //! Project automation. `cargo xtask test` is the one test command (README, `.ci/run` and the GitHub
 //! workflow all call it); `cargo xtask codegen` regenerates the files derived from the catalog;
 //! `cargo xtask bench-http` runs the load benchmark and writes `docs/performance.md`;
-//! `cargo xtask bench-instructions` counts instructions per request and writes `docs/instructions.md`.
+//! `cargo xtask bench-instructions` counts instructions per request and writes `docs/instructions.md`;
+//! `cargo xtask bench-domain` runs the domain crates' criterion benches into `docs/performance.md`.
 
+mod bench_domain;
 mod bench_http;
 mod codegen;
 mod provision;
@@ -17,6 +19,7 @@ fn main() -> ExitCode {
         Some("codegen") => codegen::run(codegen::Mode::Write),
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-instructions") => bench_http::instructions(&args[1..]),
+        Some("bench-domain") => bench_domain::run(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -26,7 +29,9 @@ fn main() -> ExitCode {
                  bench-http [--rounds N] [--duration S] [--connections C]\n             \
                  load benchmark against bare axum and the peer stacks; writes docs/performance.md\n  \
                  bench-instructions [--requests N]\n             \
-                 instructions per request under callgrind, same configurations; writes docs/instructions.md"
+                 instructions per request under callgrind, same configurations; writes docs/instructions.md\n  \
+                 bench-domain [--only obs-db,...]\n             \
+                 the domain crates' criterion benches; writes their section of docs/performance.md"
             );
             return ExitCode::from(2);
         }

@@ -44,6 +44,23 @@ const EXCEPTIONS: &[&str] = &[
     "bypass",
 ];
 
+/// Last parts that make a name a measurement of the thing, not the thing itself
+/// (`room.session_duration_s`, `token_count`, `key_size`, `session_ttl`).
+const MEASURES: &[&str] = &[
+    "count", "total", "size", "len", "length", "duration", "ttl", "ms", "s", "secs", "seconds",
+    "bytes",
+];
+
+/// Whether the last part of `name` is one of [`MEASURES`].
+fn names_a_measure(name: &str) -> bool {
+    let mut last_is_measure = false;
+    any_part(name, |part| {
+        last_is_measure = MEASURES.iter().any(|m| part.eq_ignore_ascii_case(m));
+        false
+    });
+    last_is_measure
+}
+
 static EXTRA: OnceLock<Vec<String>> = OnceLock::new();
 
 /// Adds names (compared without case) to the sensitive ones; `init` calls it once.
@@ -116,7 +133,11 @@ fn any_part(name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
 ///   `bypass`, …);
 /// - is `jwt`, `pwd`, `csrf`, `xsrf`, `sig`, or starts with `signature` or `sigv`;
 ///
-/// or when the name is one the application added with
+/// unless its last part names a measurement of the thing (`count`, `total`, `size`, `len`,
+/// `length`, `duration`, `ttl`, `ms`, `s`, `secs`, `seconds`, `bytes`: `token_count`,
+/// `room.session_duration_s`); string values are still checked by their shape wherever they go.
+/// A name is also sensitive
+/// when it is one the application added with
 /// [`ObsConfigBuilder::sensitive_query_param`](crate::ObsConfigBuilder::sensitive_query_param).
 ///
 /// `code` is not sensitive here (status codes); it is as a query parameter
@@ -128,12 +149,12 @@ fn any_part(name: &str, mut f: impl FnMut(&str) -> bool) -> bool {
 /// for name in ["password", "db.pwd", "session_id", "accessKey", "X-Amz-Signature", "jwt", "auth"] {
 ///     assert!(is_sensitive_name(name), "{name}");
 /// }
-/// for name in ["author", "keyword", "status_code", "signal", "user", "trace_id"] {
+/// for name in ["author", "keyword", "status_code", "signal", "user", "trace_id", "session_ttl"] {
 ///     assert!(!is_sensitive_name(name), "{name}");
 /// }
 /// ```
 pub fn is_sensitive_name(name: &str) -> bool {
-    any_part(name, sensitive_part)
+    (any_part(name, sensitive_part) && !names_a_measure(name))
         || EXTRA
             .get()
             .is_some_and(|extra| extra.iter().any(|p| name.eq_ignore_ascii_case(p)))
@@ -219,6 +240,11 @@ mod tests {
             "keywords",
             "passenger_count",
             "bypass_cache",
+            "room.session_duration_s",
+            "token_count",
+            "session_ttl",
+            "X-Session-Count",
+            "keySize",
             "signal",
             "signup",
             "sign_in",
