@@ -21,6 +21,7 @@ fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
         ("obs-flows", obs_flows::catalog::CATALOG),
         ("obs-redis", obs_redis::catalog::CATALOG),
         ("obs-webrtc", obs_webrtc::catalog::CATALOG),
+        ("simplycaster (the demo app)", simplycaster::catalog::CATALOG),
     ]
 }
 
