@@ -21,7 +21,10 @@ fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
         ("obs-flows", obs_flows::catalog::CATALOG),
         ("obs-redis", obs_redis::catalog::CATALOG),
         ("obs-webrtc", obs_webrtc::catalog::CATALOG),
-        ("simplycaster (the demo app)", simplycaster::catalog::CATALOG),
+        (
+            "simplycaster (the demo app)",
+            simplycaster::catalog::CATALOG,
+        ),
     ]
 }
 
