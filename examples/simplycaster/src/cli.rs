@@ -161,7 +161,18 @@ async fn simulate(
     duration: Duration,
     no_media: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let guard = init_obs(None, true)?;
+    // As in the demo: without a collector, spans go to an in-process receiver, so the summary
+    // can count them.
+    let receiver = match std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Some(_) => None,
+        None => Some(obs_testkit::OtlpReceiver::start()?),
+    };
+    let guard = init_obs(
+        receiver
+            .as_ref()
+            .map(obs_testkit::OtlpReceiver::grpc_endpoint),
+        true,
+    )?;
     let config = Config::from_env(addr);
     let server = Server::start(&config).await?;
     let base = format!("http://{}", server.addr());

@@ -251,7 +251,8 @@ impl PeerConnectionEventHandler for ServerPeer {
     }
 }
 
-/// A peer bound to loopback with host candidates only (no STUN), mDNS off.
+/// A peer bound to loopback with host candidates only (no STUN), mDNS off: the demo's clients run
+/// on the same machine. A deployment would bind a reachable address and add STUN/TURN servers.
 pub(crate) fn peer_builder() -> PeerConnectionBuilder<&'static str> {
     let mut media = MediaEngine::default();
     // The default codecs register without error; an engine without them only fails the offer.

@@ -1,7 +1,7 @@
 //! Rows in SQLite or PostgreSQL through obs-db: one statement a span, literals never recorded.
 //!
 //! Every statement binds its values (`$1`, which both drivers accept) and is written once for
-//! both databases; [`on_pool!`] runs it on whichever pool is in use.
+//! both databases; `on_pool!` runs it on whichever pool is in use.
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
