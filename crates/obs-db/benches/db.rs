@@ -2,13 +2,14 @@
 //! - a point `SELECT` by primary key on SQLite in memory: the raw sqlx pool, and the
 //!   `InstrumentedPool` with the span unsampled and sampled (forced per call by obs-core's
 //!   sampling override; sampled spans go through obs's queue to an exporter that discards them);
-//! - the same on PostgreSQL when `OBS_DB_BENCH_PG_URL` names a server
-//!   (e.g. `postgres://postgres@127.0.0.1:5432/postgres`), skipped otherwise;
+//! - the same on PostgreSQL: the server `OBS_DB_BENCH_PG_URL` names (e.g.
+//!   `postgres://postgres@127.0.0.1:5432/postgres`), or else a private one the bench starts on
+//!   loopback with obs-testkit's `servers::Postgres` (skipped when PostgreSQL is not installed;
+//!   `cargo xtask test` installs it);
 //! - the sanitizer alone: a short statement uncached and cached, and a 100 KB statement (never
 //!   cached).
 //!
-//! Run: `cargo bench -p obs-db --bench db` (with `OBS_DB_BENCH_PG_URL=… ` in front for the
-//! PostgreSQL rows). Report added time as the difference to the raw figure of the same run.
+//! Run: `cargo bench -p obs-db --bench db`. Report added time as the difference to the raw figure of the same run.
 //!
 //! Last run: not yet measured (written 2026-11-29; the coordinator runs the benchmarks).
 
@@ -127,12 +128,22 @@ fn all(c: &mut Criterion) {
         )
         .unwrap();
     pools!(c, rt, "sqlite_point_select", sqlite);
-    match std::env::var("OBS_DB_BENCH_PG_URL") {
-        Ok(url) => {
+    // The private server (if any) lives until the end of the PostgreSQL group.
+    let (url, _server) = match std::env::var("OBS_DB_BENCH_PG_URL") {
+        Ok(url) => (Some(url), None),
+        Err(_) => match obs_testkit::servers::Postgres::start() {
+            Some(server) => (Some(server.url()), Some(server)),
+            None => (None, None),
+        },
+    };
+    match url {
+        Some(url) => {
             let pg = rt.block_on(sqlx::PgPool::connect(&url)).unwrap();
             pools!(c, rt, "postgres_point_select", pg);
         }
-        Err(_) => eprintln!("postgres_point_select skipped: set OBS_DB_BENCH_PG_URL"),
+        None => eprintln!(
+            "postgres_point_select skipped: set OBS_DB_BENCH_PG_URL or install PostgreSQL"
+        ),
     }
     sanitizer(c);
 }

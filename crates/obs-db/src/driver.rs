@@ -72,8 +72,17 @@ impl Driver for Sqlite {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorClass {
     /// The class: `unique_violation`, `foreign_key_violation`, `not_null_violation`,
-    /// `check_violation`, `syntax_error`, `database`, `pool_timeout`, `pool_closed`, `io`,
-    /// `tls`, `protocol`, `row_not_found`, `decode`, `configuration`, `other`.
+    /// `check_violation`, `syntax_error`, `database`, `connection`, `pool_timeout`,
+    /// `pool_closed`, `io`, `tls`, `protocol`, `row_not_found`, `decode`, `configuration`,
+    /// `other`.
+    ///
+    /// `connection`: the database could not be reached or opened (a refused or reset
+    /// connection, PostgreSQL's SQLSTATE class 08, SQLite's `SQLITE_CANTOPEN`), and, for a
+    /// statement run through an [`InstrumentedPool`](crate::InstrumentedPool), a
+    /// `PoolTimedOut` while the pool held fewer connections than its maximum: sqlx's pool
+    /// retries a refused connection until the acquire timeout and then reports only
+    /// `PoolTimedOut`, so a pool that was not full timed out because it could not connect.
+    /// `pool_timeout` is left for a pool exhausted by connections in use.
     pub class: Cow<'static, str>,
     /// The database's own code, when the server answered with an error.
     pub status_code: Option<String>,
@@ -103,6 +112,7 @@ pub fn classify(error: &sqlx::Error) -> ErrorClass {
                 {
                     "syntax_error"
                 }
+                _ if is_connection_code(code.as_deref()) => "connection",
                 _ => "database",
             };
             return ErrorClass {
@@ -112,6 +122,7 @@ pub fn classify(error: &sqlx::Error) -> ErrorClass {
         }
         sqlx::Error::PoolTimedOut => "pool_timeout",
         sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => "pool_closed",
+        sqlx::Error::Io(io) if is_connection_io(io.kind()) => "connection",
         sqlx::Error::Io(_) => "io",
         sqlx::Error::Tls(_) => "tls",
         sqlx::Error::Protocol(_) => "protocol",
@@ -128,6 +139,32 @@ pub fn classify(error: &sqlx::Error) -> ErrorClass {
     }
 }
 
+/// I/O errors that mean the server could not be reached.
+fn is_connection_io(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::AddrNotAvailable
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::BrokenPipe
+    )
+}
+
+/// PostgreSQL's SQLSTATE class 08 (connection exception) and SQLite's `SQLITE_CANTOPEN` (14,
+/// in the low byte of an extended result code).
+fn is_connection_code(code: Option<&str>) -> bool {
+    match code {
+        Some(code) if code.starts_with("08") => true,
+        Some(code) => code.parse::<u32>().is_ok_and(|n| n & 0xff == 14),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::classify;
@@ -135,7 +172,9 @@ mod tests {
     #[test]
     fn errors_without_a_server_answer_are_classified_by_kind() {
         let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(classify(&refused).class, "io");
+        assert_eq!(classify(&refused).class, "connection");
+        let other = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::InvalidData));
+        assert_eq!(classify(&other).class, "io");
         assert_eq!(classify(&sqlx::Error::PoolTimedOut).class, "pool_timeout");
         assert_eq!(classify(&sqlx::Error::PoolClosed).class, "pool_closed");
         assert_eq!(classify(&sqlx::Error::RowNotFound).class, "row_not_found");

@@ -16,7 +16,7 @@ use sqlx_core::sql_str::SqlStr;
 use crate::catalog;
 use crate::conn::InstrumentedConnection;
 use crate::driver::Driver;
-use crate::query::{Captured, QuerySpan, QueryStream, Shared};
+use crate::query::{Captured, PoolFull, QuerySpan, QueryStream, Shared};
 use crate::tx::InstrumentedTransaction;
 
 static WAIT: HistogramVec = HistogramVec::new(&catalog::POOL_WAIT);
@@ -127,6 +127,7 @@ impl<DB: Driver> InstrumentedPoolBuilder<DB> {
             name: self.name,
             slow_threshold: self.slow_threshold,
             sqlcommenter: self.sqlcommenter,
+            pool_full: pool_full(&self.pool),
         });
         let gauges = pool_gauges(&self.pool, &shared.name);
         InstrumentedPool {
@@ -159,6 +160,15 @@ fn pool_gauges<DB: Database>(pool: &Pool<DB>, name: &str) -> Vec<ScrapeCallback>
             })
         })
         .collect()
+}
+
+/// Reads whether `pool` holds its maximum of connections. It keeps a handle on the pool, as
+/// its connections do.
+fn pool_full<DB: Database>(pool: &Pool<DB>) -> PoolFull {
+    let pool = pool.clone();
+    PoolFull(Box::new(move || {
+        pool.size() >= pool.options().get_max_connections()
+    }))
 }
 
 fn active<DB: Database>(pool: &Pool<DB>) -> u32 {
@@ -200,7 +210,9 @@ impl<DB: Driver> InstrumentedPool<DB> {
 
     /// Takes a connection out of the pool, recording the wait in `db_pool_wait_time_ms`; the
     /// connection records its statements like the pool. Errors are sqlx's, unchanged (an
-    /// acquire timeout is `sqlx::Error::PoolTimedOut`, classified `pool_timeout`).
+    /// acquire timeout is `sqlx::Error::PoolTimedOut`; a statement that fails with it is
+    /// classified `pool_timeout` when the pool was exhausted, `connection` when the pool could
+    /// not open a connection: see [`ErrorClass::class`](crate::ErrorClass::class)).
     pub async fn acquire(&self) -> Result<InstrumentedConnection<DB>, sqlx::Error> {
         let conn = timed_acquire(&self.pool, &self.wait).await?;
         Ok(InstrumentedConnection::new(conn, self.shared.clone()))

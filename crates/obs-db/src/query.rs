@@ -17,7 +17,7 @@ use sqlx::{Database, Either, Execute, SqlSafeStr as _};
 use sqlx_core::sql_str::SqlStr;
 
 use crate::catalog;
-use crate::driver::{Driver, Server, classify};
+use crate::driver::{Driver, ErrorClass, Server, classify};
 use crate::sql::{Analysis, analyze_cached};
 use obs_core::metrics::{CounterVec, HistogramVec};
 
@@ -39,6 +39,30 @@ pub(crate) struct Shared {
     pub(crate) name: String,
     pub(crate) slow_threshold: Duration,
     pub(crate) sqlcommenter: bool,
+    pub(crate) pool_full: PoolFull,
+}
+
+/// Whether the pool holds its maximum of connections, read when an acquire timed out.
+pub(crate) struct PoolFull(pub(crate) Box<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for PoolFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PoolFull")
+    }
+}
+
+impl Shared {
+    /// [`classify`], with a `PoolTimedOut` of a pool that was not full taken for what it is: the
+    /// pool could not open a connection (sqlx retries a refused one until the timeout).
+    pub(crate) fn classify(&self, error: &sqlx::Error) -> ErrorClass {
+        if matches!(error, sqlx::Error::PoolTimedOut) && !(self.pool_full.0)() {
+            return ErrorClass {
+                class: Cow::Borrowed("connection"),
+                status_code: None,
+            };
+        }
+        classify(error)
+    }
 }
 
 /// A statement taken apart so that its text can be read before the driver runs it: the
@@ -201,7 +225,7 @@ impl QuerySpan {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let class = error.map(classify);
+        let class = error.map(|e| self.shared.classify(e));
         let status = class.as_ref().map_or("ok", |c| &c.class);
         self.record(
             status,

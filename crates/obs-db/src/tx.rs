@@ -6,22 +6,20 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-use futures_util::stream::BoxStream;
 use obs_core::metrics::CounterVec;
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _};
 use opentelemetry::{Context, KeyValue};
-use sqlx::{Either, Execute, Executor, Transaction};
-use sqlx_core::sql_str::SqlStr;
+use sqlx::Transaction;
 
 use crate::catalog;
-use crate::driver::{Driver, classify};
-use crate::query::{self, Captured, Shared};
+use crate::driver::Driver;
+use crate::exec::{Target, executor_via_target};
+use crate::query::Shared;
 
 static TRANSACTIONS: CounterVec = CounterVec::new(&catalog::TRANSACTIONS);
 
 /// A sqlx [`Transaction`] begun through an [`InstrumentedPool`](crate::InstrumentedPool);
-/// `&mut InstrumentedTransaction` is a sqlx [`Executor`].
+/// `&mut InstrumentedTransaction` is a sqlx [`Executor`](sqlx::Executor).
 ///
 /// The span `transaction` starts at `begin` and ends with [`commit`](Self::commit),
 /// [`rollback`](Self::rollback) or the drop (sqlx then rolls back), with the number of statements
@@ -45,7 +43,7 @@ pub struct InstrumentedTransaction<'c, DB: Driver> {
 }
 
 /// The transaction's span and count; a guard so that a dropped transaction is recorded too.
-struct TxGuard {
+pub(crate) struct TxGuard {
     shared: Arc<Shared>,
     cx: Context,
     started: bool,
@@ -54,6 +52,27 @@ struct TxGuard {
 }
 
 impl TxGuard {
+    /// What a statement of the transaction on `conn` needs: the span's parent is the
+    /// transaction's, and the statement is counted.
+    pub(crate) fn statement<'a, DB: Driver>(
+        &'a mut self,
+        conn: &'a mut DB::Connection,
+    ) -> (&'a mut DB::Connection, &'a Arc<Shared>, Context) {
+        self.queries += 1;
+        (conn, &self.shared, self.cx.clone())
+    }
+
+    /// Begins a savepoint on `conn`, the transaction's connection, as a child span.
+    pub(crate) async fn begin<'a, DB: Driver>(
+        &mut self,
+        conn: &'a mut DB::Connection,
+    ) -> Result<InstrumentedTransaction<'a, DB>, sqlx::Error> {
+        let shared = self.shared.clone();
+        let parent = self.cx.clone();
+        self.queries += 1;
+        InstrumentedTransaction::begin_on(&shared, &parent, sqlx::Connection::begin(conn)).await
+    }
+
     fn end(&mut self, outcome: &'static str, error: Option<&sqlx::Error>) {
         if std::mem::replace(&mut self.ended, true) {
             return;
@@ -66,7 +85,7 @@ impl TxGuard {
         span.set_attribute(KeyValue::new("db.transaction.queries", self.queries as i64));
         span.set_attribute(KeyValue::new("db.transaction.outcome", outcome));
         if let Some(error) = error {
-            let class = classify(error);
+            let class = self.shared.classify(error);
             if let Some(code) = class.status_code {
                 span.set_attribute(KeyValue::new("db.response.status_code", code));
             }
@@ -127,11 +146,12 @@ impl<'c, DB: Driver> InstrumentedTransaction<'c, DB> {
 
     /// Begins a nested transaction (a savepoint), whose span is a child of this one's.
     pub async fn begin(&mut self) -> Result<InstrumentedTransaction<'_, DB>, sqlx::Error> {
-        let shared = self.guard.shared.clone();
-        let parent = self.guard.cx.clone();
-        self.guard.queries += 1;
-        InstrumentedTransaction::begin_on(&shared, &parent, sqlx::Acquire::begin(&mut self.inner))
-            .await
+        self.guard.begin::<DB>(&mut *self.inner).await
+    }
+
+    /// The driver's connection and the guard, borrowed apart.
+    pub(crate) fn parts(&mut self) -> (&mut DB::Connection, &mut TxGuard) {
+        (&mut *self.inner, &mut self.guard)
     }
 
     /// Commits; the error, if any, is sqlx's, unchanged.
@@ -172,64 +192,14 @@ impl<DB: Driver> fmt::Debug for InstrumentedTransaction<'_, DB> {
     }
 }
 
-impl<'t, DB: Driver> Executor<'t> for &'t mut InstrumentedTransaction<'_, DB>
-where
-    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
-{
-    type Database = DB;
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, sqlx::Error>>
-    where
-        't: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        self.guard.queries += 1;
-        query::fetch_many(
-            &mut *self.inner,
-            &self.guard.shared,
-            &self.guard.cx,
-            Captured::new(query),
-        )
+impl<DB: Driver> Target<DB> for InstrumentedTransaction<'_, DB> {
+    fn connection(&mut self) -> &mut DB::Connection {
+        &mut self.inner
     }
 
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
-    where
-        't: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        self.guard.queries += 1;
-        query::fetch_optional(
-            &mut *self.inner,
-            &self.guard.shared,
-            &self.guard.cx,
-            Captured::new(query),
-        )
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, sqlx::Error>>
-    where
-        't: 'e,
-    {
-        (&mut *self.inner).prepare_with(sql, parameters)
-    }
-
-    fn describe<'e>(
-        self,
-        sql: SqlStr,
-    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<DB>, sqlx::Error>>
-    where
-        't: 'e,
-    {
-        (&mut *self.inner).describe(sql)
+    fn statement(&mut self) -> (&mut DB::Connection, &Arc<Shared>, Context) {
+        self.guard.statement::<DB>(&mut *self.inner)
     }
 }
+
+executor_via_target!('t; InstrumentedTransaction<'t, DB>);

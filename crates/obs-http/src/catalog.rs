@@ -59,6 +59,56 @@ pub const HTTP_CLIENT_DURATION: MetricDef = MetricDef::histogram(
 )
 .with_labels(&["method", "server", "code_class"]);
 
+/// WebSocket session durations: seconds to hours.
+pub const WEBSOCKET_SESSION_DURATION_BUCKETS: &[f64] = &[
+    100.0,
+    1_000.0,
+    5_000.0,
+    15_000.0,
+    60_000.0,
+    300_000.0,
+    900_000.0,
+    3_600_000.0,
+    14_400_000.0,
+];
+
+/// WebSocket sessions open now (feature `ws`).
+pub const WEBSOCKET_SESSIONS_ACTIVE: MetricDef = MetricDef::gauge(
+    "websocket_sessions_active",
+    "WebSocket sessions open now, from the upgrade to the end of the session however it ends.",
+);
+
+/// WebSocket messages by direction and type (feature `ws`).
+pub const WEBSOCKET_MESSAGES: MetricDef = MetricDef::counter(
+    "websocket_messages_total",
+    "WebSocket messages received and sent by the application, by direction (inbound, outbound) \
+     and type (text, binary, ping, pong, close).",
+)
+.with_labels(&["direction", "type"]);
+
+/// WebSocket payload bytes of text and binary messages, by direction (feature `ws`).
+pub const WEBSOCKET_MESSAGE_BYTES: MetricDef = MetricDef::counter(
+    "websocket_message_bytes_total",
+    "Payload bytes of WebSocket text and binary messages, by direction (inbound, outbound).",
+)
+.with_unit(Unit::Bytes)
+.with_labels(&["direction"]);
+
+/// WebSocket session durations (feature `ws`).
+pub const WEBSOCKET_SESSION_DURATION: MetricDef = MetricDef::histogram(
+    "websocket_session_duration_ms",
+    "WebSocket session duration from the upgrade to the end of the session.",
+)
+.with_buckets(WEBSOCKET_SESSION_DURATION_BUCKETS);
+
+/// WebSocket session ends by close code class and cause (feature `ws`).
+pub const WEBSOCKET_CLOSES: MetricDef = MetricDef::counter(
+    "websocket_closes_total",
+    "WebSocket sessions ended, by close code class (1000, 1001, 1007, 4xxx, none, ...) and cause \
+     (normal, peer_vanished, protocol_error, server_shutdown, dropped, error).",
+)
+.with_labels(&["code_class", "cause"]);
+
 /// Every obs-http metric.
 pub static CATALOG: &[MetricDef] = &[
     HTTP_REQUESTS,
@@ -68,6 +118,11 @@ pub static CATALOG: &[MetricDef] = &[
     HTTP_REQUEST_SIZE,
     HTTP_RESPONSE_SIZE,
     HTTP_CLIENT_DURATION,
+    WEBSOCKET_SESSIONS_ACTIVE,
+    WEBSOCKET_MESSAGES,
+    WEBSOCKET_MESSAGE_BYTES,
+    WEBSOCKET_SESSION_DURATION,
+    WEBSOCKET_CLOSES,
 ];
 
 /// Registers [`CATALOG`]; idempotent and cheap, called by the layers' constructors.

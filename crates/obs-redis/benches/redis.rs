@@ -3,16 +3,14 @@
 //! exporter; span unsampled), a `PIPELINE` of 100 `GET`s bare and wrapped, and the key
 //! normalizer alone (ns per key).
 //!
-//! The bench starts its own redis-server on a free loopback port (Debian package
-//! `redis-server`). Run: `cargo bench -p obs-redis --bench redis`. Report added time as the
-//! difference to the bare figure of the same run. Targets: under 3 % added unsampled, under 5 %
-//! sampled.
+//! The bench starts its own redis-server on a free loopback port with obs-testkit's
+//! `servers::Redis` (Debian package `redis-server`). Run: `cargo bench -p obs-redis --bench
+//! redis`. Report added time as the difference to the bare figure of the same run. Targets:
+//! under 3 % added unsampled, under 5 % sampled.
 //!
 //! Last run: not yet measured (the coordinator runs benchmarks).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use obs_redis::{Instrumented, KeyPatterns};
@@ -29,35 +27,6 @@ impl SpanExporter for Discard {
     }
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server() -> (Server, u16) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let child = Command::new("redis-server")
-        .args(["--port", &port.to_string()])
-        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server (apt-get install redis-server)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Server(child), port)
-}
-
 fn all(c: &mut Criterion) {
     let _guard = obs_core::init(
         obs_core::ObsConfig::builder()
@@ -68,12 +37,13 @@ fn all(c: &mut Criterion) {
             .build(),
     )
     .expect("init");
-    let (_server, port) = start_server();
+    let server = obs_testkit::servers::Redis::start()
+        .expect("redis-server is required for this bench (apt-get install redis-server)");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
     let raw = rt
         .block_on(client.get_multiplexed_async_connection())
         .unwrap();

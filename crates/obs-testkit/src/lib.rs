@@ -4,13 +4,15 @@
 //! - [`MetricsSnapshot`]: a recorder's metrics as samples (or the Prometheus text parsed);
 //! - [`LocalRecorder`]: a metrics recorder local to a test, no `init` needed;
 //! - [`LogCapture`]: the log lines, in memory;
-//! - [`isolated`]: run a test that calls `obs_core::init` in a process of its own.
+//! - [`isolated`]: run a test that calls `obs_core::init` in a process of its own;
+//! - [`servers`]: real PostgreSQL and Redis servers on loopback, stopped on drop.
 #![deny(missing_docs)]
 
 mod isolate;
 mod logs;
 mod metrics;
 mod otlp;
+pub mod servers;
 
 pub use isolate::isolated;
 pub use logs::LogCapture;

@@ -1,7 +1,8 @@
 //! obs-webrtc's hot calls, each next to its bare webrtc-rs baseline in the same run:
-//! - signaling: `create_offer` on a real peer connection, bare (`inner().create_offer`) and through
-//!   `InstrumentedPeerConnection::create_offer` (span off: no tracer is installed, so this is the
-//!   wrapper's floor; metrics recorded into a real obs recorder);
+//! - signaling: `create_offer` and `set_local_description` (the same offer again, which also
+//!   re-arms the offer-expiry timer) on a real peer connection, bare (`inner().…`) and through
+//!   `InstrumentedPeerConnection` (span off: no tracer is installed, so this is the wrapper's
+//!   floor; metrics recorded into a real obs recorder);
 //! - the stats poller, per connection per poll: `get_stats()` on a connected loopback pair (what
 //!   webrtc-rs costs) and the poller's own work on that report (read, deltas, score, record).
 //!
@@ -115,6 +116,22 @@ fn benches(c: &mut Criterion) {
     signaling.bench_function("create_offer/instrumented", |b| {
         b.to_async(&rt)
             .iter(|| async { single.create_offer().await.unwrap() });
+    });
+    // Setting the same local offer again (allowed in have-local-offer). The instrumented call
+    // also re-arms the offer-expiry timer, a spawned task: part of the added cost.
+    let offer = rt.block_on(single.create_offer()).unwrap();
+    signaling.bench_function("set_local_description/bare", |b| {
+        b.to_async(&rt).iter(|| async {
+            single
+                .inner()
+                .set_local_description(offer.clone())
+                .await
+                .unwrap()
+        });
+    });
+    signaling.bench_function("set_local_description/instrumented", |b| {
+        b.to_async(&rt)
+            .iter(|| async { single.set_local_description(offer.clone()).await.unwrap() });
     });
     signaling.finish();
 

@@ -76,7 +76,7 @@ pub const CONNECTIONS: MetricDef = MetricDef::counter(
 /// Media track operations.
 pub const MEDIA_OPERATIONS: MetricDef = MetricDef::counter(
     "webrtc_media_operations_total",
-    "Media track operations (track_added, track_removed, remote_track_added), by media type.",
+    "Media track operations (track_added, track_removed, remote_track_added, mute, unmute), by media type.",
 )
 .with_labels(&["media_type", "operation"]);
 /// Round-trip time per poll.
@@ -107,7 +107,7 @@ pub const BITRATE: MetricDef = MetricDef::histogram(
 /// Frame rate per poll.
 pub const FRAME_RATE: MetricDef = MetricDef::histogram(
     "webrtc_frame_rate",
-    "Frames per second of inbound video streams, one observation per stream and stats poll.",
+    "Frames per second of inbound video tracks (frames the application read, counted by RTP marker bit), one observation per track and stats poll.",
 )
 .with_unit(Unit::Count)
 .with_buckets(FRAME_RATE_BUCKETS);
@@ -149,7 +149,7 @@ pub const SIGNALING_RELAYED: MetricDef = MetricDef::counter(
 /// Errors by type.
 pub const ERRORS: MetricDef = MetricDef::counter(
     "errors_total",
-    "WebRTC and signaling errors by type (malformed_message, delivery_failed, ice_failed).",
+    "WebRTC and signaling errors by type (malformed_message, delivery_failed, ice_failed, connection_timeout, offer_expired).",
 )
 .with_labels(&["type"]);
 

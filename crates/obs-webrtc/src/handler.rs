@@ -2,7 +2,8 @@
 //!
 //! webrtc-rs delivers a connection's events through one [`PeerConnectionEventHandler`] slot, so
 //! obs-webrtc takes that slot and hands every event on to the application's own handler,
-//! unchanged and after recording it.
+//! after recording it. Remote video tracks reach the application wrapped in a
+//! [`FrameCountingTrack`] (see [`crate::track`]); everything else is handed on unchanged.
 
 use std::sync::Arc;
 
@@ -14,7 +15,10 @@ use webrtc::peer_connection::{
     RTCSignalingState,
 };
 
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+
 use crate::state::ConnectionState;
+use crate::track::FrameCountingTrack;
 
 /// Records the events of one instrumented connection and forwards them to `inner`.
 pub(crate) struct InstrumentedHandler {
@@ -64,6 +68,14 @@ impl PeerConnectionEventHandler for InstrumentedHandler {
         let kind = track.kind().await;
         self.state
             .record_media(&kind.to_string(), "remote_track_added");
+        let track: Arc<dyn TrackRemote> = if kind == RtpCodecKind::Video {
+            Arc::new(FrameCountingTrack {
+                inner: track,
+                frames: self.state.video_frame_counter(),
+            })
+        } else {
+            track
+        };
         self.inner.on_track(track).await;
     }
 }

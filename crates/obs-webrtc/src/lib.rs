@@ -12,8 +12,16 @@
 //! - every connection state change is counted and is an event on the `webrtc.connection` span,
 //!   which lasts from creation to close and is marked as an error when ICE or the connection
 //!   fails; the time to the first `connected` is `webrtc_connection_establishment_duration_ms`;
+//! - tracks added and removed, remote tracks, and [`mute`](InstrumentedPeerConnection::mute) /
+//!   [`unmute`](InstrumentedPeerConnection::unmute) are counted in
+//!   `webrtc_media_operations_total{media_type,operation}`;
+//! - a connection not connected within a time (default 30 s) counts as
+//!   `errors_total{type="connection_timeout"}`, an offer whose answer does not come within a time
+//!   (default 30 s) or an answer to no pending offer as `errors_total{type="offer_expired"}`;
 //! - a stats poller (default every 5 s) records RTT, loss, jitter, bitrates, frame rates and a
-//!   [`quality_score`] in histograms without per-connection labels.
+//!   [`quality_score`] in histograms without per-connection labels. webrtc-rs 0.21 reports no
+//!   frame rate, so remote video tracks reach the application's `on_track` wrapped in a track
+//!   that counts the frames the application reads (by RTP marker bit).
 //!
 //! - [`signaling`]: a JSON envelope for offers, answers and candidates that carries the sender's
 //!   trace, and a relay for the signaling server that joins that trace and times each message.
@@ -30,8 +38,12 @@ mod quality;
 pub mod signaling;
 mod state;
 mod stats;
+mod track;
 
-pub use peer::{DEFAULT_STATS_INTERVAL, InstrumentedBuilder, InstrumentedPeerConnection};
+pub use peer::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_OFFER_TIMEOUT, DEFAULT_STATS_INTERVAL, InstrumentedBuilder,
+    InstrumentedPeerConnection,
+};
 pub use quality::quality_score;
 pub use state::PeerContext;
 

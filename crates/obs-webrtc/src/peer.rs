@@ -13,7 +13,7 @@ use webrtc::error::{Error, Result};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceCandidateInit,
-    RTCSessionDescription,
+    RTCSdpType, RTCSessionDescription,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -27,6 +27,12 @@ static SIGNALING_OPERATIONS: CounterVec = CounterVec::new(&catalog::SIGNALING_OP
 
 /// The default interval of the stats poller.
 pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// How long a connection may take to become connected before it counts as
+/// `errors_total{type="connection_timeout"}`, by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a local offer may wait for its answer before it counts as
+/// `errors_total{type="offer_expired"}`, by default.
+pub const DEFAULT_OFFER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A webrtc-rs [`PeerConnection`] that records its signaling calls, ICE candidates, state changes
 /// and call quality.
@@ -76,6 +82,7 @@ pub struct InstrumentedPeerConnection {
     inner: Arc<dyn PeerConnection>,
     state: Arc<ConnectionState>,
     poller: Mutex<Option<Poller>>,
+    offer_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for InstrumentedPeerConnection {
@@ -91,6 +98,8 @@ impl std::fmt::Debug for InstrumentedPeerConnection {
 pub struct InstrumentedBuilder {
     context: PeerContext,
     poller: PollerConfig,
+    connect_timeout: Option<Duration>,
+    offer_timeout: Option<Duration>,
 }
 
 impl InstrumentedBuilder {
@@ -115,6 +124,28 @@ impl InstrumentedBuilder {
         self
     }
 
+    /// How long the connection may take from creation to `connected` (default 30 s): a
+    /// connection that is by then neither connected, failed nor closed is counted in
+    /// `errors_total{type="connection_timeout"}` and its span marked as an error. The connection
+    /// itself is left alone (webrtc-rs's own ICE timeouts decide when it fails). `None` turns
+    /// the timer off.
+    pub fn with_connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a local offer may wait for its answer (default 30 s): an offer set with
+    /// [`set_local_description`](InstrumentedPeerConnection::set_local_description) whose answer
+    /// has not been applied with
+    /// [`set_remote_description`](InstrumentedPeerConnection::set_remote_description) by then
+    /// is counted in `errors_total{type="offer_expired"}`. An answer that webrtc-rs refuses while
+    /// no offer of ours is pending (a stale or unknown offer's answer) is counted there too.
+    /// `None` turns the timer off (stale answers are still counted).
+    pub fn with_offer_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.offer_timeout = timeout;
+        self
+    }
+
     /// Builds the connection from `builder` (whose handler slot obs-webrtc fills), forwarding
     /// every event to `handler`. Starts the connection span and, unless turned off, the stats
     /// poller (which needs a Tokio runtime, as webrtc-rs's default runtime does).
@@ -131,6 +162,7 @@ impl InstrumentedBuilder {
     {
         let _ = obs_core::catalog::register(catalog::CATALOG);
         let state = Arc::new(ConnectionState::new(self.context));
+        state.start_connect_timer(self.connect_timeout);
         let decorated = Arc::new(InstrumentedHandler {
             state: Arc::clone(&state),
             inner: handler,
@@ -147,6 +179,7 @@ impl InstrumentedBuilder {
             inner,
             state,
             poller: Mutex::new(poller),
+            offer_timeout: self.offer_timeout,
         })
     }
 }
@@ -157,6 +190,8 @@ impl InstrumentedPeerConnection {
         InstrumentedBuilder {
             context,
             poller: PollerConfig::default(),
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            offer_timeout: Some(DEFAULT_OFFER_TIMEOUT),
         }
     }
 
@@ -194,23 +229,45 @@ impl InstrumentedPeerConnection {
     }
 
     /// `set_local_description`, recorded as `webrtc.set_local_description` with the SDP type.
+    /// An offer set here starts the offer timer (see
+    /// [`InstrumentedBuilder::with_offer_timeout`]); a rollback stops it.
     pub async fn set_local_description(&self, desc: RTCSessionDescription) -> Result<()> {
-        let sdp_type = desc.sdp_type.to_string();
+        let kind = desc.sdp_type;
         let inner = Arc::clone(&self.inner);
-        self.signaling("set_local_description", Some(sdp_type), async move {
-            inner.set_local_description(desc).await
-        })
-        .await
+        let result = self
+            .signaling(
+                "set_local_description",
+                Some(kind.to_string()),
+                async move { inner.set_local_description(desc).await },
+            )
+            .await;
+        if result.is_ok() {
+            match kind {
+                RTCSdpType::Offer => self.state.offer_sent(self.offer_timeout),
+                RTCSdpType::Rollback => self.state.offer_withdrawn(),
+                _ => {}
+            }
+        }
+        result
     }
 
     /// `set_remote_description`, recorded as `webrtc.set_remote_description` with the SDP type.
+    /// An answer applied here settles the pending offer; an answer refused while no offer was
+    /// pending counts as `errors_total{type="offer_expired"}`.
     pub async fn set_remote_description(&self, desc: RTCSessionDescription) -> Result<()> {
-        let sdp_type = desc.sdp_type.to_string();
+        let kind = desc.sdp_type;
         let inner = Arc::clone(&self.inner);
-        self.signaling("set_remote_description", Some(sdp_type), async move {
-            inner.set_remote_description(desc).await
-        })
-        .await
+        let result = self
+            .signaling(
+                "set_remote_description",
+                Some(kind.to_string()),
+                async move { inner.set_remote_description(desc).await },
+            )
+            .await;
+        if kind == RTCSdpType::Answer {
+            self.state.answer_received(result.is_ok());
+        }
+        result
     }
 
     /// `add_ice_candidate`, recorded as `webrtc.add_ice_candidate`; a candidate that was added
@@ -256,6 +313,58 @@ impl InstrumentedPeerConnection {
             self.state.record_media(&kind, "track_removed");
         }
         result
+    }
+
+    /// Mutes the track `sender` sends, as an application mutes a microphone or camera: clears
+    /// the track's `enabled` flag (W3C `MediaStreamTrack.enabled = false`) and counts
+    /// `webrtc_media_operations_total{operation="mute"}` when the track was enabled. Returns
+    /// whether the track was enabled.
+    ///
+    /// webrtc-rs 0.21 sends what the application writes to its tracks whatever the flag says
+    /// (it has no null track to replace a sender's with, and a direction change needs a new
+    /// offer), so the application's media loop reads `enabled()` and stops writing samples, or
+    /// writes silence, while the track is muted:
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc;
+    /// # use webrtc::media_stream::Track as _;
+    /// # use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+    /// # async fn send(pc: &obs_webrtc::InstrumentedPeerConnection, track: Arc<TrackLocalStaticSample>,
+    /// #     sample: rtc::media::Sample, ssrc: u32, pt: u8) -> webrtc::error::Result<()> {
+    /// let sender = pc.add_track(Arc::clone(&track) as _).await?;
+    /// pc.mute(&sender).await;
+    /// // ... in the media loop:
+    /// if track.enabled().await {
+    ///     track.sample_writer(ssrc, pt).write_sample(&sample).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn mute(&self, sender: &Arc<dyn RtpSender>) -> bool {
+        self.set_enabled(sender, false, "mute").await
+    }
+
+    /// Unmutes the track `sender` sends: sets its `enabled` flag and counts
+    /// `webrtc_media_operations_total{operation="unmute"}` when the track was disabled. Returns
+    /// whether the track was disabled. See [`mute`](Self::mute).
+    pub async fn unmute(&self, sender: &Arc<dyn RtpSender>) -> bool {
+        self.set_enabled(sender, true, "unmute").await
+    }
+
+    async fn set_enabled(
+        &self,
+        sender: &Arc<dyn RtpSender>,
+        enabled: bool,
+        operation: &'static str,
+    ) -> bool {
+        let track = sender.track();
+        if track.enabled().await == enabled {
+            return false;
+        }
+        track.set_enabled(enabled).await;
+        let kind = track.kind().await.to_string();
+        self.state.record_media(&kind, operation);
+        true
     }
 
     /// Closes the connection, stops the stats poller (waiting for it, so no task is left

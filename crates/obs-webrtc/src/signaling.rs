@@ -15,6 +15,9 @@
 //! [`reply`](RelayError::reply) is a JSON error message for the sender, counted in
 //! `errors_total{type="malformed_message"}`; a message `forward` could not deliver is counted as
 //! `delivery_failed`. SDP and candidates are never recorded on spans or metrics.
+//!
+//! [`SignalingHub`] keeps a server's participants by room and relays between them through a
+//! bounded queue each; its docs show an axum WebSocket endpoint built on it.
 
 use std::future::Future;
 
@@ -27,6 +30,10 @@ use serde::{Deserialize, Serialize};
 use webrtc::peer_connection::{RTCIceCandidateInit, RTCSdpType, RTCSessionDescription};
 
 use crate::catalog;
+
+mod hub;
+
+pub use hub::{DEFAULT_QUEUE_CAPACITY, HubMember, SignalingHub};
 
 static LATENCY: HistogramVec = HistogramVec::new(&catalog::SIGNALING_LATENCY);
 static RELAYED: CounterVec = CounterVec::new(&catalog::SIGNALING_RELAYED);

@@ -2,16 +2,19 @@
 //! the metrics its events record.
 
 use std::borrow::Cow;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use obs_core::metrics::{CounterVec, HistogramVec};
 use opentelemetry::trace::{SpanKind, Status, TraceContextExt as _, Tracer as _};
 use opentelemetry::{Context, KeyValue};
 use webrtc::peer_connection::{RTCIceConnectionState, RTCPeerConnectionState};
 
+use tokio::task::AbortHandle;
+
 use crate::catalog;
+use crate::signaling::ERRORS;
 
 pub(crate) static ICE_CANDIDATES: CounterVec = CounterVec::new(&catalog::ICE_CANDIDATES);
 pub(crate) static ICE_ATTEMPTED: CounterVec = CounterVec::new(&catalog::ICE_ATTEMPTED);
@@ -65,6 +68,20 @@ struct Milestones {
     ice_connected: bool,
     ice_failed: bool,
     connected: bool,
+    /// The connection reached `failed` (counted there, so not as a timeout).
+    failed: bool,
+}
+
+/// Where the connection's latest local offer stands.
+#[derive(Default)]
+enum Offer {
+    /// No offer of ours awaits an answer.
+    #[default]
+    None,
+    /// An offer awaits its answer; the handle is its expiry timer (none when the timeout is off).
+    Pending(Option<AbortHandle>),
+    /// The offer's answer did not arrive in time (already counted).
+    Expired,
 }
 
 /// The shared state of one instrumented connection (the handler and the wrapper both hold it).
@@ -77,6 +94,11 @@ pub(crate) struct ConnectionState {
     pub(crate) closed: AtomicBool,
     /// Set once the poller saw the selected candidate pair, so `turn_relay_total` counts once.
     pub(crate) relay_checked: AtomicBool,
+    offer: Mutex<Offer>,
+    /// The connect timer, aborted once the connection is connected, failed or closed.
+    connect_timer: Mutex<Option<AbortHandle>>,
+    /// Frame counters of the remote video tracks, read by the stats poller.
+    video_frames: Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 impl ConnectionState {
@@ -99,7 +121,118 @@ impl ConnectionState {
             milestones: Mutex::new(Milestones::default()),
             closed: AtomicBool::new(false),
             relay_checked: AtomicBool::new(false),
+            offer: Mutex::new(Offer::None),
+            connect_timer: Mutex::new(None),
+            video_frames: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Starts the connect timer: `errors_total{type="connection_timeout"}` when the connection
+    /// is neither connected nor failed nor closed `timeout` after creation. The timer holds the
+    /// state weakly and is aborted when the connection settles, so it never outlives it.
+    pub(crate) fn start_connect_timer(self: &Arc<Self>, timeout: Option<Duration>) {
+        let Some(timeout) = timeout else { return };
+        let weak = Arc::downgrade(self);
+        if let Some(handle) = spawn_after(timeout, weak, move |state| {
+            state.connect_timed_out(timeout);
+        }) {
+            *lock(&self.connect_timer) = Some(handle);
+        }
+    }
+
+    fn connect_timed_out(&self, timeout: Duration) {
+        let m = self.milestones();
+        if m.connected || m.failed || self.closed.load(Ordering::Acquire) {
+            return;
+        }
+        drop(m);
+        ERRORS.with(&["connection_timeout"]).increment(1);
+        let span = self.span_cx.span();
+        span.add_event("connection.timeout", Vec::new());
+        span.set_status(Status::error(format!(
+            "not connected within {} ms",
+            timeout.as_millis()
+        )));
+    }
+
+    /// A local offer was set: its answer is due within `timeout` (a new offer replaces an older
+    /// pending one).
+    pub(crate) fn offer_sent(self: &Arc<Self>, timeout: Option<Duration>) {
+        let timer = timeout.and_then(|timeout| {
+            spawn_after(timeout, Arc::downgrade(self), |state| {
+                state.offer_timed_out()
+            })
+        });
+        let previous = std::mem::replace(&mut *lock(&self.offer), Offer::Pending(timer));
+        if let Offer::Pending(Some(handle)) = previous {
+            handle.abort();
+        }
+    }
+
+    fn offer_timed_out(&self) {
+        let mut offer = lock(&self.offer);
+        if matches!(*offer, Offer::Pending(_)) && !self.closed.load(Ordering::Acquire) {
+            *offer = Offer::Expired;
+            drop(offer);
+            ERRORS.with(&["offer_expired"]).increment(1);
+            self.span_cx
+                .span()
+                .add_event("signaling.offer_expired", Vec::new());
+        }
+    }
+
+    /// The local offer was rolled back: no answer is due any more.
+    pub(crate) fn offer_withdrawn(&self) {
+        if let Offer::Pending(Some(handle)) = std::mem::take(&mut *lock(&self.offer)) {
+            handle.abort();
+        }
+    }
+
+    /// An answer was applied (`applied`) or refused. An applied answer settles the pending
+    /// offer; a refused answer while no offer was pending is an answer to an unknown or stale
+    /// offer, counted as `offer_expired`. An answer to an offer that already expired was
+    /// counted at expiry.
+    pub(crate) fn answer_received(&self, applied: bool) {
+        let mut offer = lock(&self.offer);
+        match (&*offer, applied) {
+            (Offer::None, false) => {
+                drop(offer);
+                ERRORS.with(&["offer_expired"]).increment(1);
+                self.span_cx
+                    .span()
+                    .add_event("signaling.stale_answer", Vec::new());
+            }
+            (_, true) => {
+                if let Offer::Pending(Some(handle)) = std::mem::take(&mut *offer) {
+                    handle.abort();
+                }
+            }
+            // A refused answer leaves a pending offer pending: it was no answer to it.
+            _ => {}
+        }
+    }
+
+    /// A frame counter for a remote video track, read by the stats poller.
+    pub(crate) fn video_frame_counter(&self) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        lock(&self.video_frames).push(Arc::clone(&counter));
+        counter
+    }
+
+    /// The frame counts of the remote video tracks, in the order they arrived.
+    pub(crate) fn video_frame_counts(&self) -> Vec<u64> {
+        lock(&self.video_frames)
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Stops the timers (connection closed or dropped).
+    fn stop_timers(&self) {
+        if let Some(handle) = lock(&self.connect_timer).take() {
+            handle.abort();
+        }
+        self.offer_withdrawn();
     }
 
     fn milestones(&self) -> std::sync::MutexGuard<'_, Milestones> {
@@ -124,6 +257,11 @@ impl ConnectionState {
             _ => "unknown",
         };
         MEDIA_OPERATIONS.with(&[media_type, operation]).increment(1);
+        if matches!(operation, "mute" | "unmute") {
+            self.span_cx
+                .span()
+                .add_event(format!("media.{media_type}.{operation}"), Vec::new());
+        }
     }
 
     pub(crate) fn record_ice_state(&self, state: RTCIceConnectionState) {
@@ -163,6 +301,7 @@ impl ConnectionState {
         match state {
             RTCPeerConnectionState::Connected => {
                 let first = !std::mem::replace(&mut self.milestones().connected, true);
+                self.settle();
                 if first {
                     let ms = self.created.elapsed().as_secs_f64() * 1_000.0;
                     ESTABLISHMENT.with(&[]).record(ms);
@@ -174,10 +313,19 @@ impl ConnectionState {
                 CONNECTIONS.with(&["disconnected"]).increment(1);
             }
             RTCPeerConnectionState::Failed => {
+                self.milestones().failed = true;
+                self.settle();
                 CONNECTIONS.with(&["failed"]).increment(1);
                 span.set_status(Status::error("peer connection failed"));
             }
             _ => {}
+        }
+    }
+
+    /// The connection is connected or failed: the connect timer has nothing left to watch.
+    fn settle(&self) {
+        if let Some(handle) = lock(&self.connect_timer).take() {
+            handle.abort();
         }
     }
 
@@ -193,9 +341,31 @@ impl ConnectionState {
     /// Ends the connection span once; later calls do nothing.
     pub(crate) fn end(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
+            self.stop_timers();
             self.span_cx.span().end();
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Runs `then` with the state after `delay`, unless the state is gone by then; `None` without a
+/// Tokio runtime (no timer, nothing recorded).
+fn spawn_after(
+    delay: Duration,
+    state: Weak<ConnectionState>,
+    then: impl FnOnce(&ConnectionState) + Send + 'static,
+) -> Option<AbortHandle> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let task = runtime.spawn(async move {
+        tokio::time::sleep(delay).await;
+        if let Some(state) = state.upgrade() {
+            then(&state);
+        }
+    });
+    Some(task.abort_handle())
 }
 
 impl Drop for ConnectionState {

@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use obs_core::metrics::{GaugeVec, HistogramVec};
+use rtc::statistics::stats::ice_candidate::RTCIceCandidateStats;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use webrtc::peer_connection::{
@@ -98,7 +99,8 @@ async fn run(
             _ = &mut stopped => break,
             report = pc.get_stats(Instant::now(), StatsSelector::None) => report,
         };
-        let reading = Reading::from_report(&report, Instant::now());
+        let mut reading = Reading::from_report(&report, Instant::now());
+        reading.video_frames = state.video_frame_counts();
         if !state.relay_checked.load(Ordering::Relaxed)
             && let Some(relay) = reading.relay
         {
@@ -137,7 +139,10 @@ pub(crate) struct Reading {
     pub(crate) bytes_received: u64,
     pub(crate) bytes_sent: u64,
     pub(crate) jitter_ms: Vec<f64>,
+    /// Frames per second as webrtc-rs reports them (0.21 leaves them at 0, so this stays empty).
     pub(crate) frame_rates: Vec<f64>,
+    /// Frames counted on each remote video track so far ([`crate::track`]), in arrival order.
+    pub(crate) video_frames: Vec<u64>,
 }
 
 impl Reading {
@@ -155,9 +160,7 @@ impl Reading {
             if pair.current_round_trip_time > 0.0 {
                 reading.rtt_ms = Some(pair.current_round_trip_time * 1_000.0);
             }
-            if let Some(RTCStatsReportEntry::LocalCandidate(local)) =
-                report.get(&pair.local_candidate_id)
-            {
+            if let Some(local) = local_candidate(report, &pair.local_candidate_id) {
                 reading.relay = Some(local.candidate_type == RTCIceCandidateType::Relay);
             }
         }
@@ -209,6 +212,15 @@ impl Reading {
                 _ => 0.0,
             };
             if seconds > 0.0 {
+                // A track that appeared since the previous poll gets its first rate next poll.
+                let counted = self
+                    .video_frames
+                    .iter()
+                    .zip(&previous.video_frames)
+                    .map(|(now, then)| now.saturating_sub(*then) as f64 / seconds);
+                if !self.video_frames.is_empty() {
+                    figures.frame_rates = counted.collect();
+                }
                 let kbps =
                     |now: u64, then: u64| now.saturating_sub(then) as f64 * 8.0 / seconds / 1_000.0;
                 if self.inbound_streams > 0 {
@@ -222,6 +234,19 @@ impl Reading {
         let worst_jitter = figures.jitter_ms.iter().copied().reduce(f64::max);
         figures.score = quality_score(figures.rtt_ms, figures.loss_percent, worst_jitter);
         figures
+    }
+}
+
+/// The local candidate a candidate pair names. webrtc-rs 0.21 names it by the candidate's id
+/// (`candidate:…`) while the candidate's own entry is `RTCLocalIceCandidate_candidate:…`, so both
+/// forms are looked up.
+fn local_candidate<'r>(report: &'r RTCStatsReport, id: &str) -> Option<&'r RTCIceCandidateStats> {
+    let entry = report
+        .get(id)
+        .or_else(|| report.get(&format!("RTCLocalIceCandidate_{id}")));
+    match entry {
+        Some(RTCStatsReportEntry::LocalCandidate(local)) => Some(local),
+        _ => None,
     }
 }
 
@@ -299,6 +324,24 @@ mod tests {
             figures.score,
             quality_score(Some(2.0), Some(10.0), Some(5.0))
         );
+    }
+
+    #[test]
+    fn frame_rates_are_counted_frames_per_second() {
+        let start = Instant::now();
+        let first = Reading {
+            at: Some(start),
+            video_frames: vec![10],
+            ..Reading::default()
+        };
+        let second = Reading {
+            at: Some(start + Duration::from_millis(500)),
+            video_frames: vec![25, 4],
+            ..Reading::default()
+        };
+        assert!(first.figures(None).frame_rates.is_empty());
+        // The second track appeared since the first poll: its rate comes next poll.
+        assert_eq!(second.figures(Some(&first)).frame_rates, vec![30.0]);
     }
 
     #[test]

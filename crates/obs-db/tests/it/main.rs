@@ -2,6 +2,8 @@
 //! own, and the instrumented pool against real SQLite and PostgreSQL databases. Tests that call
 //! `init` run in a process of their own (`obs_testkit::isolated`).
 
+mod acquire;
+mod macros;
 mod postgres;
 mod sanitizer;
 mod sqlite;

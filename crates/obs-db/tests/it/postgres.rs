@@ -7,9 +7,12 @@ use obs_db::InstrumentedPool;
 use obs_testkit::{LogCapture, MetricsSnapshot, OtlpReceiver, isolated};
 use opentelemetry::Context;
 use opentelemetry::trace::{FutureExt as _, TraceContextExt as _, Tracer as _};
+use sqlx::Connection as _;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::support::{KIND_CLIENT, Postgres, STATUS_ERROR, free_port, init, runtime, spans_named};
+use obs_testkit::servers::{Postgres, free_port};
+
+use crate::support::{KIND_CLIENT, STATUS_ERROR, init, runtime, spans_named};
 
 #[test]
 fn statements_transactions_and_errors_on_postgresql() {
@@ -94,7 +97,7 @@ fn statements_transactions_and_errors_on_postgresql() {
             parent.span().end();
             guard.force_flush().unwrap();
 
-            let port = server.port.to_string();
+            let port = server.port().to_string();
             let commented = spans_named(&receiver, "SELECT", 3)
                 .into_iter()
                 .find(|s| s.attr("db.query.text") == Some("SELECT current_query()"))
@@ -201,28 +204,37 @@ fn connection_refused_is_classified_and_returned_unchanged() {
                     .unwrap();
                 let pool = InstrumentedPool::new(raw);
                 // sqlx 0.9's pool retries a refused connection until the acquire timeout and
-                // then reports `PoolTimedOut`; obs-db passes that on unchanged.
+                // then reports `PoolTimedOut`; obs-db passes that on unchanged, and classifies
+                // it `connection`, since the pool was not full.
                 let refused = sqlx::query("SELECT 1").execute(&pool).await;
                 assert!(
                     matches!(refused, Err(sqlx::Error::PoolTimedOut)),
                     "{refused:?}"
                 );
+                let tx = pool.begin().await;
+                assert!(matches!(tx, Err(sqlx::Error::PoolTimedOut)), "{tx:?}");
+                // A connection made without the pool reports the refusal itself.
+                let direct = sqlx::PgConnection::connect(&url).await;
+                let Err(error) = &direct else {
+                    panic!("connected to {url}")
+                };
+                assert_eq!(obs_db::classify(error).class, "connection", "{error:?}");
             });
             guard.force_flush().unwrap();
             let span = spans_named(&receiver, "SELECT", 1).remove(0);
-            assert_eq!(span.attr("error.type"), Some("pool_timeout"));
+            assert_eq!(span.attr("error.type"), Some("connection"));
             assert_eq!(span.status_code, STATUS_ERROR);
-            assert_eq!(
-                MetricsSnapshot::current().value(
+            let tx = spans_named(&receiver, "transaction", 1).remove(0);
+            assert_eq!(tx.attr("error.type"), Some("connection"));
+            let metrics = MetricsSnapshot::current();
+            let count = |status: &str| {
+                metrics.value(
                     "db_queries_total",
-                    &[
-                        ("operation", "SELECT"),
-                        ("table", ""),
-                        ("status", "pool_timeout")
-                    ]
-                ),
-                Some(1.0)
-            );
+                    &[("operation", "SELECT"), ("table", ""), ("status", status)],
+                )
+            };
+            assert_eq!(count("connection"), Some(1.0));
+            assert_eq!(count("pool_timeout"), None);
         },
     );
 }

@@ -350,6 +350,22 @@ fn errors_are_classified_counted_and_returned_unchanged() {
                 let acquire = pool.acquire().await;
                 assert!(matches!(acquire, Err(sqlx::Error::PoolTimedOut)));
                 drop(held);
+
+                // SQLite's "connection refused": a database file that cannot be opened.
+                let missing = std::env::temp_dir().join("obs-db-no-such-dir/db.sqlite");
+                let options = sqlx::sqlite::SqliteConnectOptions::new().filename(&missing);
+                let unreachable = InstrumentedPool::new(
+                    SqlitePoolOptions::new()
+                        .acquire_timeout(Duration::from_secs(2))
+                        .connect_lazy_with(options),
+                );
+                let cannot_open = sqlx::query("SELECT 2 AS opened")
+                    .fetch_one(&unreachable)
+                    .await;
+                let Err(sqlx::Error::Database(db)) = &cannot_open else {
+                    panic!("{cannot_open:?}")
+                };
+                assert_eq!(db.code().as_deref(), Some("14"));
             });
             guard.force_flush().unwrap();
 
@@ -362,8 +378,22 @@ fn errors_are_classified_counted_and_returned_unchanged() {
             assert_eq!(failed.attr("db.response.status_code"), Some("2067"));
             let syntax = spans_named(&receiver, "SELEC", 1).remove(0);
             assert_eq!(syntax.attr("error.type"), Some("syntax_error"));
-            let timeout = spans_named(&receiver, "SELECT", 1).remove(0);
-            assert_eq!(timeout.attr("error.type"), Some("pool_timeout"));
+            let selects = spans_named(&receiver, "SELECT", 2);
+            let class = |sql: &str| {
+                let span = selects
+                    .iter()
+                    .find(|s| s.attr("db.query.text") == Some(sql))
+                    .unwrap_or_else(|| panic!("a span for {sql}"));
+                (
+                    span.attr("error.type"),
+                    span.attr("db.response.status_code"),
+                )
+            };
+            assert_eq!(class("SELECT ?"), (Some("pool_timeout"), None));
+            assert_eq!(
+                class("SELECT ? AS opened"),
+                (Some("connection"), Some("14"))
+            );
 
             let metrics = MetricsSnapshot::current();
             let count = |op: &str, table: &str, status: &str| {
@@ -375,6 +405,7 @@ fn errors_are_classified_counted_and_returned_unchanged() {
             assert_eq!(count("INSERT", "users", "unique_violation"), Some(1.0));
             assert_eq!(count("SELEC", "", "syntax_error"), Some(1.0));
             assert_eq!(count("SELECT", "", "pool_timeout"), Some(1.0));
+            assert_eq!(count("SELECT", "", "connection"), Some(1.0));
             assert!(
                 metrics.sum("db_pool_wait_time_ms_sum", &[("pool", "errors")]) >= 500.0,
                 "two waits of 300 ms"
@@ -427,33 +458,44 @@ fn pool_gauges_are_read_at_scrape_time_and_leave_with_the_pool() {
             .name("gauged")
             .build()
     });
+    // The pool gauges (`db_pool_connections_total`, `_active`, `_idle`,
+    // `db_pool_utilization_percent`) and the wait histogram, each with a `pool` label. Names are
+    // taken from the catalog, where a rename happens once.
+    use obs_core::catalog::MetricKind;
+    use obs_db::catalog::{POOL_ACTIVE, POOL_CONNECTIONS, POOL_IDLE, POOL_UTILIZATION, POOL_WAIT};
+    for def in [POOL_CONNECTIONS, POOL_ACTIVE, POOL_IDLE, POOL_UTILIZATION] {
+        assert!(matches!(def.kind, MetricKind::Gauge), "{}", def.name);
+        assert_eq!(def.labels, ["pool"], "{}", def.name);
+    }
+    assert_eq!(POOL_WAIT.labels, ["pool"]);
+    assert!(POOL_CONNECTIONS.name.starts_with("db_pool_connections"));
     let held = rt.block_on(pool.acquire()).unwrap();
     let snap = recorder.snapshot();
     let g = |name: &str| snap.value(name, &[("pool", "gauged")]);
-    assert_eq!(g("db_pool_connections_active"), Some(1.0));
-    assert_eq!(g("db_pool_utilization_percent"), Some(25.0));
+    assert_eq!(g(POOL_ACTIVE.name), Some(1.0));
+    assert_eq!(g(POOL_UTILIZATION.name), Some(25.0));
     assert_eq!(
-        g("db_pool_connections"),
-        Some(g("db_pool_connections_active").unwrap() + g("db_pool_connections_idle").unwrap())
+        g(POOL_CONNECTIONS.name),
+        Some(g(POOL_ACTIVE.name).unwrap() + g(POOL_IDLE.name).unwrap())
     );
     drop(held);
+    let snap = recorder.snapshot();
+    let g = |name: &str| snap.value(name, &[("pool", "gauged")]);
+    assert_eq!(g(POOL_ACTIVE.name), Some(0.0));
+    assert_eq!(g(POOL_IDLE.name), g(POOL_CONNECTIONS.name));
     let clone = pool.clone();
     drop(pool);
     assert!(
         recorder
             .snapshot()
-            .value("db_pool_connections", &[("pool", "gauged")])
+            .value(POOL_CONNECTIONS.name, &[("pool", "gauged")])
             .is_some()
     );
     drop(clone);
     let after = recorder.snapshot();
-    assert_eq!(
-        after.series_count("db_pool_connections"),
-        0,
-        "{}",
-        after.text
-    );
-    assert_eq!(after.series_count("db_pool_utilization_percent"), 0);
+    for def in [POOL_CONNECTIONS, POOL_ACTIVE, POOL_IDLE, POOL_UTILIZATION] {
+        assert_eq!(after.series_count(def.name), 0, "{}", after.text);
+    }
 }
 
 #[test]

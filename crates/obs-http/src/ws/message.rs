@@ -84,14 +84,39 @@ pub(crate) fn message_span(
         builder = builder.with_links(vec![Link::with_context(session_span)]);
     }
     let cx = remote.with_span(builder.start_with_context(tracer, &remote));
+    set_message_attributes(&cx, "text", text.as_str().len());
+    Some(cx)
+}
+
+/// A new message span's context for a plain (non-envelope) text or binary message, a child of the
+/// session span; `None` for control frames (or before `init`). The caller samples.
+pub(crate) fn plain_message_span(message: &Message, session: &Context) -> Option<Context> {
+    let (kind, size) = match message {
+        Message::Text(text) => ("text", text.as_str().len()),
+        Message::Binary(data) => ("binary", data.len()),
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => return None,
+    };
+    let tracer = obs_core::trace::tracer()?;
+    let span = tracer
+        .span_builder(MESSAGE_SPAN)
+        .with_kind(SpanKind::Consumer)
+        .start_with_context(tracer, session);
+    let cx = session.with_span(span);
+    set_message_attributes(&cx, kind, size);
+    Some(cx)
+}
+
+fn set_message_attributes(cx: &Context, kind: &'static str, size: usize) {
     let span = cx.span();
     if span.is_recording() {
         span.set_attributes([
-            KeyValue::new("websocket.message.type", "text"),
-            KeyValue::new("websocket.message.size", text.as_str().len() as i64),
+            KeyValue::new("websocket.message.type", kind),
+            KeyValue::new(
+                "websocket.message.size",
+                i64::try_from(size).unwrap_or(i64::MAX),
+            ),
         ]);
     }
-    Some(cx)
 }
 
 /// A received message and the context to process it in.

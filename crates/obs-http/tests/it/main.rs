@@ -14,3 +14,5 @@ mod server;
 mod traceresponse;
 #[cfg(feature = "ws")]
 mod ws;
+#[cfg(feature = "ws")]
+mod ws_metrics;

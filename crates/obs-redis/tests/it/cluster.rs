@@ -21,7 +21,7 @@ async fn cluster_commands_and_pipelines_are_recorded() {
     }
     let addrs: Vec<String> = nodes
         .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
+        .map(|n| format!("127.0.0.1:{}", n.port()))
         .collect();
     let created = Command::new("redis-cli")
         .args(["--cluster", "create"])
@@ -39,7 +39,7 @@ async fn cluster_commands_and_pipelines_are_recorded() {
     for node in &nodes {
         loop {
             let info = Command::new("redis-cli")
-                .args(["-p", &node.port.to_string(), "cluster", "info"])
+                .args(["-p", &node.port().to_string(), "cluster", "info"])
                 .output()
                 .unwrap();
             if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {

@@ -9,7 +9,7 @@ use obs_testkit::{LocalRecorder, MetricsSnapshot};
 use redis::AsyncCommands as _;
 use redis::Commands as _;
 
-use crate::server::RedisServer;
+use crate::server::{ClientOf as _, RedisServer};
 
 fn ops(snap: &MetricsSnapshot, command: &str, status: &str) -> f64 {
     snap.sum(

@@ -7,7 +7,7 @@ use obs_redis::{Cache, Decision, Instrumented, RateLimiter, RedisReadiness, Sess
 use obs_testkit::LocalRecorder;
 use serde::{Deserialize, Serialize};
 
-use crate::server::RedisServer;
+use crate::server::{ClientOf as _, RedisServer};
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
 struct Profile {

@@ -8,7 +8,7 @@ use obs_redis::{Cache, Instrumented, SessionStore};
 use obs_testkit::{LogCapture, MetricsSnapshot, OtlpReceiver, isolated};
 use redis::AsyncCommands as _;
 
-use crate::server::RedisServer;
+use crate::server::{ClientOf as _, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 

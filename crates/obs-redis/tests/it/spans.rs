@@ -7,7 +7,7 @@ use obs_redis::{Instrumented, KeyPatterns};
 use obs_testkit::{OtlpReceiver, isolated};
 use redis::AsyncCommands as _;
 
-use crate::server::RedisServer;
+use crate::server::{ClientOf as _, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -70,7 +70,7 @@ fn spans_carry_semconv_attributes_and_key_patterns() {
             assert_eq!(set.attr("server.address"), Some("127.0.0.1"));
             assert_eq!(
                 set.attr("server.port"),
-                Some(server.port.to_string().as_str())
+                Some(server.port().to_string().as_str())
             );
             let get = find("GET");
             assert_eq!(get.attr("db.query.summary"), Some("GET tenant:*:user:*"));

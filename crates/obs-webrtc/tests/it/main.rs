@@ -6,3 +6,6 @@ mod concurrent;
 mod media;
 mod peers;
 mod signaling;
+mod timeouts;
+mod turn;
+mod ws;

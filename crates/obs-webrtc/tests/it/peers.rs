@@ -19,7 +19,7 @@ use webrtc::peer_connection::{
 /// A generous bound for "arrives eventually" waits.
 pub(crate) const WAIT: Duration = Duration::from_secs(15);
 /// OTLP status code `ERROR`.
-const STATUS_ERROR: i32 = 2;
+pub(crate) const STATUS_ERROR: i32 = 2;
 
 pub(crate) fn init(receiver: &OtlpReceiver) -> ObsGuard {
     let capture = obs_testkit::LogCapture::new();
@@ -42,7 +42,7 @@ pub(crate) fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A webrtc-rs builder bound to loopback only, mDNS off, no ICE servers.
-fn loopback() -> PeerConnectionBuilder<&'static str> {
+pub(crate) fn loopback() -> PeerConnectionBuilder<&'static str> {
     let settings = SettingEngineBuilder::new()
         .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
         .build();
@@ -52,19 +52,19 @@ fn loopback() -> PeerConnectionBuilder<&'static str> {
 }
 
 /// The application's own handler: hands candidates, channels and states to the test.
-struct App {
+pub(crate) struct App {
     candidates: mpsc::UnboundedSender<RTCIceCandidateInit>,
     channels: mpsc::UnboundedSender<Arc<dyn DataChannel>>,
     states: mpsc::UnboundedSender<RTCPeerConnectionState>,
 }
 
-struct AppEvents {
-    candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
-    channels: mpsc::UnboundedReceiver<Arc<dyn DataChannel>>,
-    states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
+pub(crate) struct AppEvents {
+    pub(crate) candidates: mpsc::UnboundedReceiver<RTCIceCandidateInit>,
+    pub(crate) channels: mpsc::UnboundedReceiver<Arc<dyn DataChannel>>,
+    pub(crate) states: mpsc::UnboundedReceiver<RTCPeerConnectionState>,
 }
 
-fn app() -> (Arc<App>, AppEvents) {
+pub(crate) fn app() -> (Arc<App>, AppEvents) {
     let (candidates, candidates_rx) = mpsc::unbounded_channel();
     let (channels, channels_rx) = mpsc::unbounded_channel();
     let (states, states_rx) = mpsc::unbounded_channel();
@@ -97,7 +97,7 @@ impl PeerConnectionEventHandler for App {
     }
 }
 
-async fn wait_connected(states: &mut mpsc::UnboundedReceiver<RTCPeerConnectionState>) {
+pub(crate) async fn wait_connected(states: &mut mpsc::UnboundedReceiver<RTCPeerConnectionState>) {
     tokio::time::timeout(WAIT, async {
         while let Some(state) = states.recv().await {
             if state == RTCPeerConnectionState::Connected {
@@ -157,7 +157,11 @@ pub(crate) fn sum(name: &str, labels: &[(&str, &str)]) -> f64 {
     MetricsSnapshot::current().sum(name, labels)
 }
 
-fn span<'a>(spans: &'a [ReceivedSpan], name: &str, participant: &str) -> &'a ReceivedSpan {
+pub(crate) fn span<'a>(
+    spans: &'a [ReceivedSpan],
+    name: &str,
+    participant: &str,
+) -> &'a ReceivedSpan {
     spans
         .iter()
         .find(|s| s.name == name && s.attr("webrtc.participant.id") == Some(participant))

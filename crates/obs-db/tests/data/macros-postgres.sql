@@ -1,0 +1,1 @@
+CREATE TABLE pg_notes (id BIGSERIAL PRIMARY KEY, body TEXT NOT NULL, stars INT4);
