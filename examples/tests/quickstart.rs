@@ -1,4 +1,4 @@
-//! The README's main command, `cargo run -p obs-examples --bin quickstart`, as a new user runs it:
+//! The quickstart example, `cargo run -p obs-examples --bin quickstart`, as a new user runs it:
 //! no collector, no `OTEL_*` variables. Its output shows each span's duration, says what the
 //! metrics listing leaves out, and ends with what to try next.
 

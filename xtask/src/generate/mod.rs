@@ -49,6 +49,7 @@ pub(crate) fn catalogs() -> Vec<(&'static str, &'static [MetricDef])> {
         ("obs-flows", obs_flows::catalog::CATALOG),
         ("obs-redis", obs_redis::catalog::CATALOG),
         ("obs-webrtc", obs_webrtc::catalog::CATALOG),
+        (DEMO, simplycaster::catalog::CATALOG),
     ]
 }
 
