@@ -24,6 +24,7 @@ pub mod kv;
 pub mod matching;
 pub mod media;
 pub mod moderation;
+pub mod objects;
 pub mod rooms;
 pub mod server;
 pub mod simulate;

@@ -375,15 +375,12 @@ async fn finish_recording(
         let _inflight = InflightJob::start();
         job.transition(JobStatus::RUNNING);
         let uploaded = stage("upload", async {
-            // The recording's bytes would go to object storage here (the demo keeps the
-            // counts): a call to another service, with a time limit and a circuit breaker.
+            // The recording goes to object storage: a call to another service, through the
+            // instrumented client, with a time limit and a circuit breaker.
             ExternalCall::new("object_storage", "put")
                 .timeout(std::time::Duration::from_secs(2))
                 .breaker(state.storage.clone())
-                .call(async {
-                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-                    Ok::<_, AppError>(())
-                })
+                .call(upload(state, recording_id, packets, bytes))
                 .await
         })
         .await
@@ -404,6 +401,35 @@ async fn finish_recording(
     })
     .await?;
     Ok((packets, bytes))
+}
+
+/// PUTs the recording (here, its counts) to the object store.
+async fn upload(state: &AppState, recording_id: &str, packets: u64, bytes: u64) -> AppResult<()> {
+    let unavailable = || {
+        AppError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "storage is unavailable",
+        )
+    };
+    let request = axum::http::Request::put(format!(
+        "{}/objects/recordings/{recording_id}",
+        state.storage_url
+    ))
+    .body(axum::body::Body::from(format!(
+        "{packets} packets, {bytes} bytes"
+    )))
+    .map_err(|_| unavailable())?;
+    let response = state
+        .http
+        .request(request)
+        .await
+        .map_err(|_| unavailable())?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(unavailable())
+    }
 }
 
 /// `POST /rooms/{id}/recordings/stop`.

@@ -89,6 +89,8 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     _sampler: obs_flows::ResourceSampler,
     redis: Option<RedisChild>,
+    /// Stops the object store, after the app.
+    objects_stop: watch::Sender<bool>,
 }
 
 impl Server {
@@ -104,7 +106,13 @@ impl Server {
             .map_err(StartError::Database)?;
         let (kv, redis) = connect_kv(config).await?;
         tracing::info!(database = db.kind(), store = kv.kind(), "stores ready");
-        let state = AppState::new(db, kv, config.moderator_key.clone());
+        let (stop, mut stopped) = watch::channel(false);
+        // Stopped after the app, so uploads in flight at shutdown still find it.
+        let (objects_stop, objects_stopped) = watch::channel(false);
+        let objects = crate::objects::start(objects_stopped)
+            .await
+            .map_err(|e| StartError::Bind(config.addr, e))?;
+        let state = AppState::new(db, kv, config.moderator_key.clone(), objects.url);
         if let Err(e) = crate::moderation::refresh_gauges(&state).await {
             tracing::warn!(error = %e, "moderation gauges not set at start");
         }
@@ -117,7 +125,6 @@ impl Server {
         let sampler = obs_flows::ResourceSampler::builder()
             .scratch_dir(&config.data_dir)
             .start();
-        let (stop, mut stopped) = watch::channel(false);
         let app = router(state.clone());
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -134,6 +141,7 @@ impl Server {
             task,
             _sampler: sampler,
             redis,
+            objects_stop,
         })
     }
 
@@ -158,6 +166,7 @@ impl Server {
             Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
             Err(_) => tracing::warn!("requests still in flight after 10 s; stopped anyway"),
         }
+        self.objects_stop.send_replace(true);
         let recordings: Vec<_> = self.state.recordings().drain().collect();
         for (_, (_, flow)) in recordings {
             flow.fail("shutdown");

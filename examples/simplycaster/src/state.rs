@@ -39,13 +39,17 @@ pub struct Inner {
     /// The object storage's circuit breaker (recordings are uploaded there); also a readiness
     /// check.
     pub storage: obs_flows::CircuitBreaker,
+    /// Where recordings are uploaded (the object store's base URL).
+    pub storage_url: String,
+    /// The instrumented HTTP client uploads go through.
+    pub http: obs_http::client::HttpClient,
     /// Recordings in progress, by room: the recording id and its flow.
     pub recordings: Mutex<HashMap<String, (String, Flow)>>,
 }
 
 impl AppState {
     /// The state over these parts.
-    pub fn new(db: Db, kv: Kv, moderator_key: String) -> Self {
+    pub fn new(db: Db, kv: Kv, moderator_key: String, storage_url: String) -> Self {
         Self(Arc::new(Inner {
             db,
             kv,
@@ -54,6 +58,8 @@ impl AppState {
             media: Media::new(),
             moderator_key,
             storage: obs_flows::CircuitBreaker::new("object_storage"),
+            storage_url,
+            http: obs_http::client::HttpClient::new(),
             recordings: Mutex::default(),
         }))
     }

@@ -21,7 +21,6 @@ const SDP_SECRET: &str = "a=ice-pwd:LEAKYICEPWD";
 
 /// Catalog metrics the app cannot emit, and why.
 const NOT_EMITTED: &[(&str, &str)] = &[
-    ("http_client_", "the app makes no outgoing HTTP calls"),
     (
         "redis_pool_",
         "the app uses a ConnectionManager, not a deadpool pool",
