@@ -51,9 +51,27 @@ pub enum Kv {
 #[derive(Clone, Debug)]
 pub struct RedisKv {
     con: RedisCon,
+    /// The blocklist goes through a deadpool-redis pool, the way a service that already pools
+    /// its Redis connections wires obs-redis; its size, idle and waiting counts are gauges.
+    pool: deadpool_redis::Pool,
+    _pool_gauges: Arc<obs_redis::pool::PoolGauges>,
+    keys: KeyPatterns,
     sessions: SessionStore<RedisCon>,
     rooms: Cache<RedisCon>,
     login: RateLimiter<RedisCon>,
+}
+
+impl RedisKv {
+    /// A connection from the pool, instrumented like the others.
+    async fn pooled(&self) -> redis::RedisResult<Instrumented<deadpool_redis::Connection>> {
+        let con = self.pool.get().await.map_err(|e| match e {
+            deadpool_redis::PoolError::Backend(e) => e,
+            _ => {
+                redis::RedisError::from(std::io::Error::other("no Redis connection from the pool"))
+            }
+        })?;
+        Ok(Instrumented::new(con).with_key_patterns(self.keys.clone()))
+    }
 }
 
 /// The in-process half of [`Kv`].
@@ -81,9 +99,17 @@ impl Kv {
             .with_pattern("ratelimit:login:*")
             .with_pattern("room:*");
         let con = Instrumented::new(manager)
-            .with_key_patterns(keys)
+            .with_key_patterns(keys.clone())
             .with_connection_info(client.get_connection_info());
+        let pool = deadpool_redis::Config::from_url(url)
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .map_err(|_| {
+                redis::RedisError::from(std::io::Error::other("cannot build the Redis pool"))
+            })?;
         Ok(Self::Redis(Box::new(RedisKv {
+            _pool_gauges: Arc::new(obs_redis::pool::observe("blocklist", &pool)),
+            pool,
+            keys,
             sessions: SessionStore::new(con.clone(), SESSION_TTL),
             rooms: Cache::new(con.clone(), "room"),
             login: RateLimiter::sliding_window(con.clone(), "login", LOGIN_LIMIT, LOGIN_WINDOW),
@@ -248,7 +274,7 @@ impl Kv {
     pub async fn block(&self, user_id: &str) -> redis::RedisResult<u64> {
         match self {
             Self::Redis(r) => {
-                let mut con = r.con.clone();
+                let mut con = r.pooled().await?;
                 let (_, size): (u64, u64) = redis::pipe()
                     .cmd("SADD")
                     .arg(BLOCKLIST_KEY)
@@ -274,7 +300,7 @@ impl Kv {
     pub async fn is_blocked(&self, user_id: &str) -> redis::RedisResult<bool> {
         match self {
             Self::Redis(r) => {
-                let mut con = r.con.clone();
+                let mut con = r.pooled().await?;
                 redis::cmd("SISMEMBER")
                     .arg(BLOCKLIST_KEY)
                     .arg(user_id)
@@ -292,7 +318,7 @@ impl Kv {
     pub async fn blocklist_size(&self) -> redis::RedisResult<u64> {
         match self {
             Self::Redis(r) => {
-                let mut con = r.con.clone();
+                let mut con = r.pooled().await?;
                 redis::cmd("SCARD")
                     .arg(BLOCKLIST_KEY)
                     .query_async(&mut con)

@@ -22,10 +22,6 @@ const SDP_SECRET: &str = "a=ice-pwd:LEAKYICEPWD";
 /// Catalog metrics the app cannot emit, and why.
 const NOT_EMITTED: &[(&str, &str)] = &[
     (
-        "redis_pool_",
-        "the app uses a ConnectionManager, not a deadpool pool",
-    ),
-    (
         "worker_recovered_jobs_total",
         "only after a crash left a job leased",
     ),
