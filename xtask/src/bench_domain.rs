@@ -214,7 +214,7 @@ fn render_crate(package: &str, bench: &str, about: &str, figures: &[Figure]) -> 
 fn render(sections: &[String]) -> String {
     let mut out = format!(
         "{MARKER}\n## Domain crates (criterion)\n\n\
-         Regenerate with `cargo xtask bench-domain [--only obs-db,...]` (about 5 minutes; the \
+         Regenerate with `cargo xtask bench-domain [--only obs-db,...]` (about 7 minutes once built; the \
          PostgreSQL and Redis rows need the servers the test command installs). Each row is \
          criterion's median; \"× baseline\" divides it by the median of the same group's `bare` \
          or `raw` function, measured in the same run a few seconds apart, so compare ratios, not \

@@ -68,14 +68,10 @@ pub async fn run(duration: Duration, users: usize) -> Result<(), Box<dyn std::er
     Ok(())
 }
 
-/// A URL without its password.
+/// A URL without its credentials: user information and secret query parameters
+/// (`?password=…`, which sqlx's connection strings accept), as obs-core redacts them.
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://[REDACTED]@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
+    obs_core::redact::url(url).into_owned()
 }
 
 /// Fetches the admin routes, as a newcomer would open them; one line each.
@@ -229,6 +225,9 @@ mod tests {
         assert_eq!(
             super::redact_url("sqlite:///tmp/x.db"),
             "sqlite:///tmp/x.db"
+        );
+        assert!(
+            !super::redact_url("postgres://db/app?user=app&password=s3cret").contains("s3cret")
         );
     }
 }
